@@ -1,0 +1,93 @@
+"""Export, check, optimize and benchmark ONNX models from a notebook or a shell.
+
+Importing the package imports no engine: every name below is loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from workbench._version import __version__
+
+if TYPE_CHECKING:
+    from workbench.api import RuntimeList, export, inspect, load, runtimes
+    from workbench.artifact import Artifact, TensorSpec
+    from workbench.bench.measurement import Measurement
+    from workbench.errors import (
+        ExportError,
+        InputError,
+        ModelFileError,
+        RuntimeNotAvailableError,
+        UnknownRuntimeError,
+        WorkbenchError,
+        WorkbenchWarning,
+    )
+    from workbench.export.parity import ParityReport
+    from workbench.inspect.summary import Summary
+    from workbench.results import Results
+    from workbench.runtimes import Runtime, RuntimeConfig, register
+    from workbench.study import benchmark
+
+_WHERE = {
+    "export": "workbench.api",
+    "load": "workbench.api",
+    "inspect": "workbench.api",  # the folder workbench/inspect/ is callable too
+    "benchmark": "workbench.study",
+    "runtimes": "workbench.api",  # the folder workbench/runtimes/ is callable too
+    "RuntimeList": "workbench.api",
+    "Artifact": "workbench.artifact",
+    "TensorSpec": "workbench.artifact",
+    "ParityReport": "workbench.export.parity",
+    "Summary": "workbench.inspect.summary",
+    "Results": "workbench.results",
+    "Measurement": "workbench.bench.measurement",
+    "Runtime": "workbench.runtimes",
+    "RuntimeConfig": "workbench.runtimes",
+    "register": "workbench.runtimes",
+    "WorkbenchError": "workbench.errors",
+    "WorkbenchWarning": "workbench.errors",
+    "ExportError": "workbench.errors",
+    "InputError": "workbench.errors",
+    "ModelFileError": "workbench.errors",
+    "RuntimeNotAvailableError": "workbench.errors",
+    "UnknownRuntimeError": "workbench.errors",
+}
+
+__all__ = [
+    "Artifact",
+    "ExportError",
+    "InputError",
+    "Measurement",
+    "ModelFileError",
+    "ParityReport",
+    "Results",
+    "Runtime",
+    "RuntimeConfig",
+    "RuntimeList",
+    "RuntimeNotAvailableError",
+    "Summary",
+    "TensorSpec",
+    "UnknownRuntimeError",
+    "WorkbenchError",
+    "WorkbenchWarning",
+    "__version__",
+    "benchmark",
+    "export",
+    "inspect",
+    "load",
+    "register",
+    "runtimes",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""The timing harness, its statistics, and the worker process it runs in."""

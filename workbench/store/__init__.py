@@ -1,0 +1,1 @@
+"""Where measurements and the environment they were taken in are kept."""
