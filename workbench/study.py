@@ -51,7 +51,7 @@ def benchmark(
 
     ``target`` is an :class:`Artifact`, a path to an .onnx file, or a ``torch.nn.Module`` with
     ``example_inputs`` (it is exported first, with a parity check). ``runtimes`` defaults to
-    every available one. ``budget_s`` is the measuring time each cell may use at most; a cell
+    every available one (except the slow ONNX reference evaluator, which runs when named). ``budget_s`` is the measuring time each cell may use at most; a cell
     stops earlier once the 95% interval of its median is within ``precision`` of it.
     """
     from workbench.results import Results
@@ -160,6 +160,8 @@ def _choose_runtimes(
             available = runtime.available()
             if not available.ok:
                 log.warning("skipped runtime %s: %s", name, available.reason)
+            elif not runtime.in_default_sweep:
+                continue
             elif runtime.needs_framework_model and not has_framework:
                 log.info("skipped runtime %s: the framework model is not at hand", name)
             else:

@@ -14,13 +14,21 @@ _LOCATION_PATTERNS = (
     re.compile(r"scope: ([\w.:]+)"),
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SUMMARY = "## Exception summary"
+_CLASS = re.compile(r"^<class '(?:[\w]+\.)*(\w+)'>:")
 
 
 def first_line(exc: BaseException) -> str:
-    """The first meaningful line of an exception message, without colour codes."""
-    for line in _ANSI.sub("", str(exc)).splitlines():
+    """The first meaningful line of an exception message, without colour codes.
+
+    The dynamo exporter opens every message with the same "step n/3, next steps" text and puts
+    the cause under "## Exception summary"; that cause is the meaningful line there.
+    """
+    text = _ANSI.sub("", str(exc))
+    _, marker, summary = text.partition(_SUMMARY)
+    for line in (summary if marker else text).splitlines():
         if line.strip():
-            return line.strip()[:300]
+            return _CLASS.sub(r"\1:", line.strip())[:300]
     return type(exc).__name__
 
 

@@ -228,6 +228,8 @@ def _quiet_torch() -> Iterator[None]:
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=FutureWarning)
             warnings.filterwarnings("ignore", message=".*training mode.*")
+            # Every input shares the one "batch" dimension, which the dynamo exporter remarks on.
+            warnings.filterwarnings("ignore", message=".*axis name: .* will not be used.*")
             yield
     finally:
         noisy.setLevel(level)

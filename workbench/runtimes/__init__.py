@@ -19,6 +19,7 @@ from workbench.runtimes.base import (
     Session,
     SessionInfo,
 )
+from workbench.runtimes.onnx_reference import OnnxReference
 from workbench.runtimes.openvino_runtime import OpenVino
 from workbench.runtimes.ort import OnnxRuntime
 from workbench.runtimes.torch_eager import TorchEager
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 make_callable(__name__, "workbench.api:runtimes")
 ENTRY_POINT_GROUP = "workbench.runtimes"
 
-_BUILT_IN: tuple[type[Runtime], ...] = (TorchEager, OnnxRuntime, OpenVino)
+_BUILT_IN: tuple[type[Runtime], ...] = (TorchEager, OnnxRuntime, OpenVino, OnnxReference)
 _registered: dict[str, Runtime] = {}
 _plugins: dict[str, Runtime] | None = None
 

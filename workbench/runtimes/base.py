@@ -123,6 +123,7 @@ class Runtime(ABC):
     install: str = ""
     option_names: tuple[str, ...] = ()
     needs_framework_model: bool = False
+    in_default_sweep: bool = True
 
     def available(self) -> Availability:
         """Cheap check that the engine's package is installed; imports nothing."""

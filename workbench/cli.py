@@ -1,0 +1,193 @@
+"""The ``workbench`` command: the API's verbs from a shell.
+
+Exit status: 0 on success, 2 on a usage error, 1 on a failure, with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from workbench._version import __version__
+from workbench.errors import InputError, UnknownRuntimeError, WorkbenchError
+
+USAGE_ERRORS = (InputError, UnknownRuntimeError)
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise _UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="workbench", description="Export, check and benchmark ONNX models.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log each stage (-v) or everything (-vv)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
+                                  parser_class=_Parser)
+
+    listing = verbs.add_parser("runtimes", help="list runtimes, their versions and providers")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.add_argument("--no-probe", action="store_true",
+                         help="do not import the engines (faster; no provider list)")
+
+    summary = verbs.add_parser("inspect", help="summarise an .onnx file")
+    summary.add_argument("model", help="path of the .onnx file")
+    summary.add_argument("--dims", nargs="*", default=[], metavar="NAME=SIZE",
+                         help="sizes for symbolic dimensions, e.g. seq=128")
+    summary.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    bench = verbs.add_parser("bench", help="benchmark an .onnx file on several runtimes")
+    bench.add_argument("model", help="path of the .onnx file")
+    bench.add_argument("-r", "--runtime", action="append", dest="runtimes", metavar="RUNTIME",
+                       help="runtime, repeatable: onnxruntime, openvino, "
+                            "onnxruntime:opt=basic, openvino:hint=throughput (default: all)")
+    bench.add_argument("-b", "--batch-size", nargs="+", type=int, default=[1], dest="batch_sizes",
+                       metavar="N", help="batch sizes (default: 1)")
+    bench.add_argument("-t", "--threads", nargs="+", type=int, default=None, metavar="N",
+                       help="thread counts (default: each runtime's own)")
+    bench.add_argument("--budget", type=float, default=2.0, metavar="SECONDS",
+                       help="measuring time per cell at most (default: 2)")
+    bench.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="a worker silent this long is killed (default: 60)")
+    bench.add_argument("--dims", nargs="*", default=[], metavar="NAME=SIZE",
+                       help="sizes for symbolic dimensions other than the batch")
+    bench.add_argument("--json", action="store_true", help="print JSON records")
+    bench.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
+
+    demo = verbs.add_parser("demo", help="train a digits CNN, export, benchmark, write a report")
+    demo.add_argument("-o", "--output", default="workbench-demo.html", help="report path")
+    demo.add_argument("--quick", action="store_true", help="short training and budget (CI)")
+    demo.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                      help="measuring time per cell at most")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as error:
+        print(f"workbench: error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help and --version
+        return int(exit_.code or 0)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _VERBS[args.verb](args)
+    except USAGE_ERRORS as error:
+        print(f"workbench: error: {error}", file=sys.stderr)
+        return 2
+    except (WorkbenchError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"workbench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - a shell user gets one line, --debug the rest
+        if args.debug:
+            raise
+        print(f"workbench: unexpected {type(error).__name__}: {error} (run with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+def _runtimes(args: argparse.Namespace) -> int:
+    import workbench
+
+    listing = workbench.runtimes(probe=not args.no_probe)
+    if args.json:
+        print(json.dumps([vars(item) for item in listing], indent=2, default=str))
+    else:
+        print(listing)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import workbench
+
+    summary = workbench.inspect(args.model, dims=_dims(args.dims) or None)
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import workbench
+
+    results = workbench.benchmark(
+        args.model,
+        runtimes=args.runtimes,
+        batch_sizes=args.batch_sizes,
+        threads=args.threads or (None,),
+        budget_s=args.budget,
+        timeout_s=args.timeout,
+        dims=_dims(args.dims) or None,
+        progress=sys.stderr.isatty() and not args.json,
+    )
+    if args.json:
+        print(json.dumps({"environment": results.environment.to_dict(),
+                          "cells": _records(results)}, indent=2, default=str))
+    else:
+        print(results)
+    if args.html:
+        print(f"report written to {results.to_html(args.html)}", file=sys.stderr)
+    return 0 if any(item.ok for item in results.measurements) else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from workbench.demo import run_demo
+
+    outcome = run_demo(args.output, quick=args.quick, budget_s=args.budget,
+                       progress=sys.stderr.isatty())
+    print(f"digits CNN trained: test accuracy {outcome.accuracy:.1%}")
+    print(outcome.artifact.parity)
+    print()
+    print(outcome.results)
+    print(f"\nreport written to {outcome.report} ({outcome.seconds:.0f} s in all)")
+    return 0 if all(item.ok for item in outcome.results.measurements) else 1
+
+
+def _records(results: Any) -> list[dict[str, Any]]:
+    """Rows of the results table with NaN turned into null, for strict JSON readers."""
+    rows = results.to_pandas().to_dict(orient="records")
+    return [{key: _json_value(value) for key, value in row.items()} for row in rows]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return _json_value(value.item())
+    return value
+
+
+def _dims(items: Sequence[str]) -> dict[str, int]:
+    found = {}
+    for item in items:
+        name, sep, size = item.partition("=")
+        if not sep or not size.isdigit():
+            raise InputError(f"--dims takes NAME=SIZE pairs such as seq=128; got {item!r}.")
+        found[name] = int(size)
+    return found
+
+
+_VERBS = {"runtimes": _runtimes, "inspect": _inspect, "bench": _bench, "demo": _demo}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
