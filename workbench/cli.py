@@ -32,46 +32,95 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="workbench", description="Export, check and benchmark ONNX models.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log each stage (-v) or everything (-vv)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log each stage (-v) or everything (-vv)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
-                                  parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
 
     listing = verbs.add_parser("runtimes", help="list runtimes, their versions and providers")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.add_argument("--no-probe", action="store_true",
-                         help="do not import the engines (faster; no provider list)")
+    listing.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="do not import the engines (faster; no provider list)",
+    )
 
     summary = verbs.add_parser("inspect", help="summarise an .onnx file")
     summary.add_argument("model", help="path of the .onnx file")
-    summary.add_argument("--dims", nargs="*", default=[], metavar="NAME=SIZE",
-                         help="sizes for symbolic dimensions, e.g. seq=128")
+    summary.add_argument(
+        "--dims",
+        nargs="*",
+        default=[],
+        metavar="NAME=SIZE",
+        help="sizes for symbolic dimensions, e.g. seq=128",
+    )
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     bench = verbs.add_parser("bench", help="benchmark an .onnx file on several runtimes")
     bench.add_argument("model", help="path of the .onnx file")
-    bench.add_argument("-r", "--runtime", action="append", dest="runtimes", metavar="RUNTIME",
-                       help="runtime, repeatable: onnxruntime, openvino, "
-                            "onnxruntime:opt=basic, openvino:hint=throughput (default: all)")
-    bench.add_argument("-b", "--batch-size", nargs="+", type=int, default=[1], dest="batch_sizes",
-                       metavar="N", help="batch sizes (default: 1)")
-    bench.add_argument("-t", "--threads", nargs="+", type=int, default=None, metavar="N",
-                       help="thread counts (default: each runtime's own)")
-    bench.add_argument("--budget", type=float, default=2.0, metavar="SECONDS",
-                       help="measuring time per cell at most (default: 2)")
-    bench.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                       help="a worker silent this long is killed (default: 60)")
-    bench.add_argument("--dims", nargs="*", default=[], metavar="NAME=SIZE",
-                       help="sizes for symbolic dimensions other than the batch")
+    bench.add_argument(
+        "-r",
+        "--runtime",
+        action="append",
+        dest="runtimes",
+        metavar="RUNTIME",
+        help="runtime, repeatable: onnxruntime, openvino, "
+        "onnxruntime:opt=basic, openvino:hint=throughput (default: all)",
+    )
+    bench.add_argument(
+        "-b",
+        "--batch-size",
+        nargs="+",
+        type=int,
+        default=[1],
+        dest="batch_sizes",
+        metavar="N",
+        help="batch sizes (default: 1)",
+    )
+    bench.add_argument(
+        "-t",
+        "--threads",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="N",
+        help="thread counts (default: each runtime's own)",
+    )
+    bench.add_argument(
+        "--budget",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="measuring time per cell at most (default: 2)",
+    )
+    bench.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a worker silent this long is killed (default: 60)",
+    )
+    bench.add_argument(
+        "--dims",
+        nargs="*",
+        default=[],
+        metavar="NAME=SIZE",
+        help="sizes for symbolic dimensions other than the batch",
+    )
     bench.add_argument("--json", action="store_true", help="print JSON records")
     bench.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
 
     demo = verbs.add_parser("demo", help="train a digits CNN, export, benchmark, write a report")
     demo.add_argument("-o", "--output", default="workbench-demo.html", help="report path")
     demo.add_argument("--quick", action="store_true", help="short training and budget (CI)")
-    demo.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                      help="measuring time per cell at most")
+    demo.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="measuring time per cell at most",
+    )
     return parser
 
 
@@ -80,31 +129,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _UsageError as error:
-        print(f"workbench: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {error}", 2)
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return _VERBS[args.verb](args)
-    except USAGE_ERRORS as error:
-        print(f"workbench: error: {error}", file=sys.stderr)
-        return 2
-    except (WorkbenchError, OSError) as error:
-        if args.debug:
-            raise
-        print(f"workbench: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print("workbench: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - a shell user gets one line, --debug the rest
-        if args.debug:
+        return _fail("interrupted", 130)
+    except Exception as error:  # a shell user gets one line; --debug shows the rest
+        if args.debug and not isinstance(error, USAGE_ERRORS):
             raise
-        print(f"workbench: unexpected {type(error).__name__}: {error} (run with --debug for the "
-              "traceback)", file=sys.stderr)
-        return 1
+        return _fail(*_explain(error))
+
+
+def _explain(error: Exception) -> tuple[str, int]:
+    if isinstance(error, USAGE_ERRORS):
+        return f"error: {error}", 2
+    if isinstance(error, WorkbenchError | OSError):
+        return str(error), 1
+    return (f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"workbench: {message}", file=sys.stderr)
+    return code
 
 
 def _runtimes(args: argparse.Namespace) -> int:
@@ -140,8 +190,13 @@ def _bench(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() and not args.json,
     )
     if args.json:
-        print(json.dumps({"environment": results.environment.to_dict(),
-                          "cells": _records(results)}, indent=2, default=str))
+        print(
+            json.dumps(
+                {"environment": results.environment.to_dict(), "cells": _records(results)},
+                indent=2,
+                default=str,
+            )
+        )
     else:
         print(results)
     if args.html:
@@ -152,8 +207,9 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
-    outcome = run_demo(args.output, quick=args.quick, budget_s=args.budget,
-                       progress=sys.stderr.isatty())
+    outcome = run_demo(
+        args.output, quick=args.quick, budget_s=args.budget, progress=sys.stderr.isatty()
+    )
     print(f"digits CNN trained: test accuracy {outcome.accuracy:.1%}")
     print(outcome.artifact.parity)
     print()

@@ -56,8 +56,12 @@ def load_digits(seed: int = 0) -> Digits:
     train_x, test_x, train_y, test_y = train_test_split(
         images, data.target, test_size=0.25, random_state=seed, stratify=data.target
     )
-    return Digits(torch.from_numpy(train_x), torch.from_numpy(train_y).long(),
-                  torch.from_numpy(test_x), torch.from_numpy(test_y).long())
+    return Digits(
+        torch.from_numpy(train_x),
+        torch.from_numpy(train_y).long(),
+        torch.from_numpy(test_x),
+        torch.from_numpy(test_y).long(),
+    )
 
 
 def train(model: Any, digits: Digits, epochs: int = 8, seed: int = 0) -> float:
@@ -71,7 +75,7 @@ def train(model: Any, digits: Digits, epochs: int = 8, seed: int = 0) -> float:
     for _ in range(epochs):
         order = torch.randperm(len(digits.train_x))
         for start in range(0, len(order), 64):
-            batch = order[start:start + 64]
+            batch = order[start : start + 64]
             optimizer.zero_grad()
             loss_fn(model(digits.train_x[batch]), digits.train_y[batch]).backward()
             optimizer.step()

@@ -51,8 +51,9 @@ def benchmark(
 
     ``target`` is an :class:`Artifact`, a path to an .onnx file, or a ``torch.nn.Module`` with
     ``example_inputs`` (it is exported first, with a parity check). ``runtimes`` defaults to
-    every available one (except the slow ONNX reference evaluator, which runs when named). ``budget_s`` is the measuring time each cell may use at most; a cell
-    stops earlier once the 95% interval of its median is within ``precision`` of it.
+    every available one, except the slow ONNX reference evaluator, which runs when named.
+    ``budget_s`` is the measuring time each cell may use at most; a cell stops earlier once the
+    95% interval of its median is within ``precision`` of it.
     """
     from workbench.results import Results
 

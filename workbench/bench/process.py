@@ -87,7 +87,8 @@ class WorkerProcess:
     def __init__(self, label: str, threads: int | None, memory_limit_mb: float | None) -> None:
         self.label = label
         self.memory_limit_mb = memory_limit_mb
-        self._log = tempfile.NamedTemporaryFile(
+        # The log lives as long as the worker, which no with-block could span.
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix="workbench-worker-", suffix=".log", delete=False
         )
         ours, theirs = Pipe(duplex=True)
@@ -169,14 +170,17 @@ class WorkerProcess:
         own = os.times()
         return CpuSnapshot(busy, worker, own.user + own.system, time.monotonic())
 
-    def close(self, timeout_s: float = 2.0) -> None:
-        """Ask politely, then kill; never leaves the process behind."""
+    def ask_to_close(self) -> None:
+        """Ask the worker to exit, without waiting; `close` then waits and kills if needed."""
         if self.alive:
-            try:
+            with contextlib.suppress(OSError):
                 self._connection.send(("close", {}))
-                self._popen.wait(timeout=timeout_s)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+
+    def close(self, timeout_s: float = 1.0) -> None:
+        """Ask politely, then kill; never leaves the process behind."""
+        self.ask_to_close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout=timeout_s)
         self.kill()
 
     def kill(self) -> None:

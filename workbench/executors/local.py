@@ -117,9 +117,12 @@ class LocalExecutor:
             notify("phase", "measuring")
             yield from self._rounds(plan, groups, states, notify)
         finally:
-            for group in groups.values():
-                if group.worker is not None:
-                    group.worker.close()
+            # All are asked at once, so stopping a sweep takes one worker's exit, not the sum.
+            workers = [group.worker for group in groups.values() if group.worker is not None]
+            for worker in workers:
+                worker.ask_to_close()
+            for worker in workers:
+                worker.close()
 
     # -- starting and preparing -------------------------------------------------------------
 
