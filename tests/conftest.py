@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import models
+import pytest
 
 
 @pytest.fixture(scope="session")

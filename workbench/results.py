@@ -183,7 +183,7 @@ class Results:
                 else "-"
             )
             speed = (
-                f"{ratio.value:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}]"
+                f"{ratio.value:.3g}x [{ratio.low:.3g}, {ratio.high:.3g}]"
                 if ratio and ratio.rounds
                 else "-"
             )

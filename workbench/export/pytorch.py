@@ -75,6 +75,10 @@ def normalize_inputs(model: Any, example_inputs: Any) -> ExampleInputs:
 
 
 def _argument_names(model: Any, count: int) -> list[str]:
+    """Names of the positional inputs, as the exporters name the ONNX inputs.
+
+    ``forward(self, x, *rest)`` called with three tensors gives ``x, rest_0, rest_1``.
+    """
     import inspect
 
     try:
@@ -86,7 +90,29 @@ def _argument_names(model: Any, count: int) -> list[str]:
     ]
     if len(positional) >= count:
         return positional[:count]
+    variadic = [p.name for p in parameters if p.kind == p.VAR_POSITIONAL]
+    if variadic:
+        return positional + [f"{variadic[0]}_{i}" for i in range(count - len(positional))]
     return [f"input_{i}" for i in range(count)]
+
+
+def _batch_shapes(model: Any, inputs: ExampleInputs, batch: Any) -> dict[str, Any]:
+    """``dynamic_shapes`` for torch.export: keyed by forward's parameters, as it requires."""
+    import inspect
+
+    try:
+        bound = inspect.signature(model.forward).bind(*inputs.args, **inputs.kwargs)
+    except (TypeError, ValueError):
+        return {name: {0: batch} for name in inputs.names}
+    shapes: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        if isinstance(value, tuple):  # *args
+            shapes[name] = tuple({0: batch} for _ in value)
+        elif isinstance(value, dict):  # **kwargs
+            shapes[name] = {key: {0: batch} for key in value}
+        else:
+            shapes[name] = {0: batch}
+    return shapes
 
 
 def run_eager(model: torch.nn.Module, inputs: ExampleInputs) -> Any:
@@ -158,8 +184,7 @@ def _export_dynamo(
 
     dynamic_shapes = None
     if dynamic_batch:
-        batch = Dim(BATCH_DIM)
-        dynamic_shapes = {name: {0: batch} for name in inputs.names}
+        dynamic_shapes = _batch_shapes(model, inputs, Dim(BATCH_DIM))
     with _quiet_torch():
         program = torch.onnx.export(
             model,
