@@ -1,9 +1,10 @@
 """Runtimes that misbehave on purpose, registered only by the tests that need them.
 
-Each one runs the model with ONNX Runtime, so its healthy calls give the right outputs, and
-misbehaves in one way: it segfaults, aborts, eats memory, hangs, raises, or crashes at batch 4
-only. Workers receive them through cloudpickle by reference: this module is imported in the
-worker from the test process's ``sys.path``, which is why it imports no engine at the top.
+Most run the model with ONNX Runtime, so their healthy calls give the right outputs, and
+misbehave in one way: they segfault, abort, eat memory, hang, raise, or crash at batch 4 only.
+Others give zeros, report their environment, or are not installed at all. Workers receive them
+through cloudpickle by reference: a worker imports this module from the test process's
+``sys.path``, so it imports no engine at the top.
 """
 
 from __future__ import annotations
@@ -48,9 +49,6 @@ class OrtBacked(Runtime):
     def misbehave(self, feeds: Mapping[str, np.ndarray]) -> None:
         return
 
-    def outputs(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
-        return outputs
-
     def details(self) -> dict[str, Any]:
         return {}
 
@@ -65,7 +63,7 @@ class OrtBackedSession(Session):
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         self._runtime.misbehave(feeds)
         own = {name: value for name, value in feeds.items() if name in self._inputs}
-        return self._runtime.outputs(list(self._session.run(None, own)))
+        return list(self._session.run(None, own))
 
 
 class Segfault(OrtBacked):
@@ -105,7 +103,18 @@ class MemoryHog(OrtBacked):
 
 
 class Hang(OrtBacked):
+    """Sleeps for an hour on its first call, or while loading after writing to ``started``."""
+
     name = "hostile-hang"
+
+    def __init__(self, started: str | None = None) -> None:
+        self.started = started
+
+    def misbehave_at_load(self) -> None:
+        if self.started:
+            with open(self.started, "w") as handle:
+                handle.write(str(os.getpid()))
+            time.sleep(3600)
 
     def misbehave(self, feeds: Mapping[str, np.ndarray]) -> None:
         time.sleep(3600)
@@ -139,13 +148,23 @@ class CrashAtBatch4(OrtBacked):
             os.kill(os.getpid(), signal.SIGSEGV)
 
 
-class Garbage(OrtBacked):
-    """Runs fine and fast, but every output is zeros."""
+class Garbage(Runtime):
+    """Fast because it computes nothing: every output is zeros of the right shape."""
 
     name = "hostile-garbage"
 
-    def outputs(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.zeros_like(value) for value in outputs]
+    def load(self, model: ModelRef, config: RuntimeConfig, threads: int | None) -> Session:
+        return GarbageSession(model.artifact.outputs)
+
+
+class GarbageSession(Session):
+    def __init__(self, outputs: Any) -> None:
+        self._outputs = outputs
+        self.info = SessionInfo("nothing", 1)
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        batch = next(iter(feeds.values())).shape[0]
+        return [np.zeros((batch, *spec.shape[1:]), dtype=spec.dtype) for spec in self._outputs]
 
 
 class ReportsEnvironment(OrtBacked):

@@ -13,22 +13,21 @@ import sys
 import textwrap
 import time
 
+import cloudpickle
 import hostile_runtimes as hostile
-import models
 import psutil
 import pytest
 
 import workbench
-from workbench.bench.process import cores_available
+from workbench.bench.process import WorkerDiedError, WorkerProcess, cores_available
 from workbench.runtimes import Runtime, register, unregister
 
 QUICK = {"budget_s": 0.2, "warmup_s": 0.02, "min_rounds": 2, "progress": False}
 
 
 @pytest.fixture(scope="module")
-def artifact() -> workbench.Artifact:
-    model, example_inputs = models.mlp()
-    return workbench.export(model, example_inputs)
+def artifact(mlp_artifact) -> workbench.Artifact:
+    return mlp_artifact
 
 
 @pytest.fixture
@@ -53,9 +52,7 @@ def _no_worker_survives():
 
 
 def _cell(results: workbench.Results, label: str, batch_size: int = 1) -> workbench.Measurement:
-    (found,) = [
-        m for m in results if m.cell.label == label and m.cell.batch_size == batch_size
-    ]
+    (found,) = [m for m in results if m.cell.label == label and m.cell.batch_size == batch_size]
     return found
 
 
@@ -67,7 +64,7 @@ def _assert_measured(item: workbench.Measurement) -> None:
 
 
 @pytest.mark.parametrize(
-    ("runtime", "options", "status", "words"),
+    "case",
     [
         (hostile.Segfault(), {}, "crashed", ["the first run", "segmentation fault", "SIGSEGV"]),
         (hostile.Segfault(at_load=True), {}, "crashed", ["loading", "segmentation fault"]),
@@ -83,9 +80,8 @@ def _assert_measured(item: workbench.Measurement) -> None:
     ],
     ids=["segfault", "segfault-at-load", "abort", "memory", "hang", "raises"],
 )
-def test_a_hostile_runtime_costs_only_its_own_cell(
-    artifact, registered, runtime, options, status, words
-):
+def test_a_hostile_runtime_costs_only_its_own_cell(artifact, registered, case):
+    runtime, options, status, words = case
     name = registered(runtime)
 
     results = workbench.benchmark(artifact, runtimes=[name, "onnxruntime"], **QUICK, **options)
@@ -120,7 +116,8 @@ def test_a_crash_at_one_batch_size_restarts_the_worker_for_the_others(
     for batch in (1, 2):
         survivor = _cell(results, name, batch_size=batch)
         _assert_measured(survivor)
-        assert survivor.parity is not None and survivor.parity.ok
+        assert survivor.parity is not None
+        assert survivor.parity.ok
         assert survivor.parity.reference == "onnxruntime"
     for batch in (1, 4, 2):
         _assert_measured(_cell(results, "onnxruntime", batch_size=batch))
@@ -136,7 +133,7 @@ def test_worker_thread_variables_are_set_by_the_harness(artifact, registered, mo
 
     results = workbench.benchmark(artifact, runtimes=[name], threads=(1, None), **QUICK)
 
-    one, default = _cell(results, name), results.measurements[1]
+    one, default = results.measurements
     assert (one.cell.threads, default.cell.threads) == (1, None)
     assert one.details["OMP_NUM_THREADS"] == "1"
     assert one.details["MKL_NUM_THREADS"] == "1"
@@ -145,19 +142,43 @@ def test_worker_thread_variables_are_set_by_the_harness(artifact, registered, mo
     assert os.environ["OMP_NUM_THREADS"] == "7"  # the caller's own environment is untouched
 
 
+def test_a_worker_stuck_loading_is_killed_at_its_deadline(tmp_path):
+    worker = WorkerProcess("stuck", None, None)
+    hang = cloudpickle.dumps(hostile.Hang(started=str(tmp_path / "started")))
+    started = time.monotonic()
+    try:
+        with pytest.raises(WorkerDiedError) as caught:
+            worker.request("load", 1.0, runtime=hang, model=None, config=None, threads=None)
+        assert time.monotonic() - started < 10
+        assert caught.value.status == "timeout"
+        assert "no answer to 'load' within 1 s" in caught.value.cause
+        assert not worker.alive
+        assert (tmp_path / "started").exists()  # it did hang, rather than fail to start
+    finally:
+        worker.close()
+
+
 _COORDINATOR = textwrap.dedent(
     """
     import os, sys, time
+    import cloudpickle
+    import hostile_runtimes
     from workbench.bench.process import WorkerFailedError, WorkerProcess
 
+    how, started = sys.argv[1], sys.argv[2]
     worker = WorkerProcess("orphan", None, None)
-    if sys.argv[1] != "at-once":
-        try:  # any request proves the worker has started and is listening
+    if how == "idle":
+        try:  # any request proves the worker has started and waits for the next
             worker.request("run", 60, feeds={})
         except WorkerFailedError:
             pass
+    elif how != "at-once":
+        hang = hostile_runtimes.Hang(started=started)
+        worker.send("load", runtime=cloudpickle.dumps(hang), model=None, config=None, threads=None)
+        while not os.path.exists(started):
+            time.sleep(0.01)
     print(worker.pid, flush=True)
-    if sys.argv[1] == "sigkill":
+    if how == "busy-sigkill":
         time.sleep(3600)
     os._exit(0)
     """
@@ -171,14 +192,24 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("how", ["exit", "at-once", "sigkill"])
-def test_a_worker_dies_with_its_coordinator(how):
+@pytest.mark.parametrize("how", ["at-once", "idle", "busy-exit", "busy-sigkill"])
+def test_a_worker_dies_with_its_coordinator(how, tmp_path):
+    # A busy worker (here stuck loading) cannot notice its pipe closing: only the parent-death
+    # signal stops it.
     coordinator = subprocess.Popen(
-        [sys.executable, "-c", _COORDINATOR, how], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _COORDINATOR, how, str(tmp_path / "started")],
+        stdout=subprocess.PIPE,
+        text=True,
+        # The coordinator dies without tidying up: its worker's log goes to tmp_path.
+        env={
+            **os.environ,
+            "PYTHONPATH": os.path.dirname(hostile.__file__),
+            "TMPDIR": str(tmp_path),
+        },
     )
     try:
         worker_pid = int(coordinator.stdout.readline())
-        if how == "sigkill":
+        if how == "busy-sigkill":
             assert not _gone(worker_pid)
             coordinator.send_signal(signal.SIGKILL)
         coordinator.wait(timeout=30)
@@ -215,4 +246,5 @@ def test_a_runtime_defined_inside_a_function_is_sent_by_value(artifact, register
     assert halves.parity is not None
     assert not halves.parity.ok
     assert results.verdict(halves) == "wrong outputs"
-    assert np.isfinite(halves.parity.max_abs) and halves.parity.max_abs > 0
+    assert np.isfinite(halves.parity.max_abs)
+    assert halves.parity.max_abs > 0

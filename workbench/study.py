@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -53,7 +54,10 @@ def benchmark(
     ``example_inputs`` (it is exported first, with a parity check). ``runtimes`` defaults to
     every available one, except the slow ONNX reference evaluator, which runs when named.
     ``budget_s`` is the measuring time each cell may use at most; a cell stops earlier once the
-    95% interval of its median is within ``precision`` of it.
+    95% interval of its median is within ``precision`` of it. A worker that stays silent for
+    ``timeout_s`` during a timed round (three times that while loading) is killed and its cell
+    recorded as ``timeout``; one whose memory passes ``memory_limit_mb`` (80% of the machine's
+    by default) is killed and recorded as ``oom``.
     """
     from workbench.results import Results
 
@@ -62,7 +66,7 @@ def benchmark(
     configs, table = _choose_runtimes(runtimes, has_framework=framework is not None)
     batches = _positive_ints("batch_sizes", batch_sizes)
     thread_counts = _thread_counts(threads)
-    if budget_s <= 0:
+    if isinstance(budget_s, bool) or not isinstance(budget_s, numbers.Real) or not budget_s > 0:
         raise InputError(f"budget_s must be a positive number of seconds; got {budget_s!r}.")
     feeds = _feeds(artifact, framework, inputs, dims)
     for batch in batches:
@@ -205,23 +209,41 @@ def _reference(configs: list[RuntimeConfig]) -> str | None:
 
 
 def _positive_ints(name: str, values: Iterable[int]) -> list[int]:
-    chosen = [values] if isinstance(values, int) else list(values)
-    if not chosen or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in chosen):
+    chosen = [_whole(value) for value in _listed(values)]
+    if not chosen or any(value is None or value < 1 for value in chosen):
         raise InputError(
             f"{name} must be positive whole numbers, such as (1, 8, 32); got {values!r}."
         )
-    return list(dict.fromkeys(chosen))
+    return list(dict.fromkeys(chosen))  # type: ignore[arg-type]
 
 
 def _thread_counts(values: Iterable[int | None]) -> list[int | None]:
-    chosen = [values] if values is None or isinstance(values, int) else list(values)
-    for value in chosen:
-        if value is not None and (not isinstance(value, int) or value < 1):
+    listed = _listed(values)
+    chosen = [None if value is None else _whole(value) for value in listed]
+    for value, count in zip(listed, chosen, strict=True):
+        if value is not None and (count is None or count < 1):
             raise InputError(
                 f"threads must be positive whole numbers or None for the runtime's "
                 f"default; got {values!r}."
             )
     return list(dict.fromkeys(chosen)) or [None]
+
+
+def _listed(values: Any) -> list[Any]:
+    """One value or an iterable of them, as a list; a string is one value."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        return [values]
+    try:
+        return list(values)
+    except TypeError:  # a zero-dimensional numpy array
+        return [values]
+
+
+def _whole(value: Any) -> int | None:
+    """A whole number (numpy's included) as an int; None for anything else, bools too."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
 
 
 def _feeds(artifact: Artifact, framework: Any, inputs: Any, dims: Any) -> Feeds:

@@ -37,23 +37,27 @@ def median_interval(values: Sequence[float], z: float = _Z95) -> tuple[float, fl
     The ranks come from the normal approximation of the binomial; fit for skewed latency,
     where mean-based intervals mislead. With fewer than 6 values it is the full range.
     """
-    ordered = sorted(values)
+    return _interval_of_sorted(sorted(values), z)
+
+
+def _interval_of_sorted(ordered: Sequence[float], z: float = _Z95) -> tuple[float, float]:
     n = len(ordered)
     if n == 0:
         return (math.nan, math.nan)
     if n < 6:
-        return (ordered[0], ordered[-1])
+        return (float(ordered[0]), float(ordered[-1]))
     spread = z * math.sqrt(n) / 2
     low = max(0, math.floor(n / 2 - spread) - 1)
     high = min(n - 1, math.ceil(n / 2 + spread))
-    return (ordered[low], ordered[high])
+    return (float(ordered[low]), float(ordered[high]))
 
 
 def summarize(samples_ns: Sequence[int]) -> LatencyStats:
+    """Statistics of per-call nanoseconds, in milliseconds; one sort serves them all."""
     import numpy as np
 
-    values = np.asarray(samples_ns, dtype=np.float64) / 1e6
-    low, high = median_interval(values.tolist())
+    values = np.sort(np.asarray(samples_ns, dtype=np.float64)) / 1e6
+    low, high = _interval_of_sorted(values)
     return LatencyStats(
         n=int(values.size),
         median_ms=float(np.median(values)),
@@ -61,7 +65,7 @@ def summarize(samples_ns: Sequence[int]) -> LatencyStats:
         std_ms=float(values.std(ddof=1)) if values.size > 1 else 0.0,
         p90_ms=float(np.percentile(values, 90)),
         p99_ms=float(np.percentile(values, 99)),
-        min_ms=float(values.min()),
+        min_ms=float(values[0]),
         ci_low_ms=low,
         ci_high_ms=high,
     )

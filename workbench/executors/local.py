@@ -48,9 +48,13 @@ class SweepPlan:
     precision: float = 0.01
     warmup_s: float = 0.2
     timeout_s: float = 60.0
-    load_timeout_s: float = 300.0
     memory_limit_mb: float | None = None
     seed: int = 0
+
+    @property
+    def load_timeout_s(self) -> float:
+        """Loading compiles the model, which can take far longer than one timed round."""
+        return 3 * self.timeout_s
 
     @property
     def round_s(self) -> float:
