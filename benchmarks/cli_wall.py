@@ -30,8 +30,17 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="wb-cli-"))
     artifact = workbench.export(model, digits.test_x[:1], folder / "digits_cnn.onnx")
 
-    command = [shutil.which("workbench") or "workbench", "bench", str(artifact.path),
-               "-r", "onnxruntime", "-r", "openvino", "-r", "onnx-reference"]
+    command = [
+        shutil.which("workbench") or "workbench",
+        "bench",
+        str(artifact.path),
+        "-r",
+        "onnxruntime",
+        "-r",
+        "openvino",
+        "-r",
+        "onnx-reference",
+    ]
     walls = []
     for run in range(args.runs):
         start = time.perf_counter()
@@ -40,8 +49,10 @@ def main() -> None:
         print(f"run {run + 1}: {walls[-1]:.1f} s")
     print(done.stdout)
     worst = max(walls)
-    print(f"wall time over {args.runs} runs: best {min(walls):.1f} s, worst {worst:.1f} s; "
-          f"goal: under 30 s -> {'met' if worst < 30 else 'NOT met'}")
+    print(
+        f"wall time over {args.runs} runs: best {min(walls):.1f} s, worst {worst:.1f} s; "
+        f"goal: under 30 s -> {'met' if worst < 30 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,10 @@ def main() -> None:
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512), torch.nn.ReLU(),
+        torch.nn.Linear(784, 512),
+        torch.nn.ReLU(),
+        torch.nn.Linear(512, 512),
+        torch.nn.ReLU(),
         torch.nn.Linear(512, 10),
     ).eval()
     folder = Path(tempfile.mkdtemp(prefix="wb-overhead-"))
@@ -62,22 +65,44 @@ def main() -> None:
 
     ratios = []
     for pair in range(args.pairs):
-        raw = json.loads(subprocess.run(
-            [sys.executable, "-c", RAW_LOOP, str(artifact.path), str(args.seconds),
-             str(folder / "x.npy")], env=env, capture_output=True, text=True, check=True,
-        ).stdout)
-        results = workbench.benchmark(artifact, runtimes=["onnxruntime"], budget_s=args.seconds,
-                                      min_rounds=8, precision=0.0, progress=False)
+        raw = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    RAW_LOOP,
+                    str(artifact.path),
+                    str(args.seconds),
+                    str(folder / "x.npy"),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        results = workbench.benchmark(
+            artifact,
+            runtimes=["onnxruntime"],
+            budget_s=args.seconds,
+            min_rounds=8,
+            precision=0.0,
+            progress=False,
+        )
         cell = results.measurements[0]
         ratio = cell.stats.median_ms / raw["median_ms"]
         ratios.append(ratio)
-        print(f"pair {pair + 1}: workbench {cell.stats.median_ms * 1e3:.1f} µs "
-              f"(n={cell.stats.n}, noise {cell.noise_cores:.2f} cores), raw loop "
-              f"{raw['median_ms'] * 1e3:.1f} µs (n={raw['n']}), ratio {ratio:.3f}")
+        print(
+            f"pair {pair + 1}: workbench {cell.stats.median_ms * 1e3:.1f} µs "
+            f"(n={cell.stats.n}, noise {cell.noise_cores:.2f} cores), raw loop "
+            f"{raw['median_ms'] * 1e3:.1f} µs (n={raw['n']}), ratio {ratio:.3f}"
+        )
     middle = statistics.median(ratios)
-    print(f"\nmedian ratio workbench/raw over {len(ratios)} pairs: {middle:.3f} "
-          f"(range {min(ratios):.3f}–{max(ratios):.3f}); goal: within 3% "
-          f"-> {'met' if abs(middle - 1) <= 0.03 else 'NOT met'}")
+    print(
+        f"\nmedian ratio workbench/raw over {len(ratios)} pairs: {middle:.3f} "
+        f"(range {min(ratios):.3f}–{max(ratios):.3f}); goal: within 3% "
+        f"-> {'met' if abs(middle - 1) <= 0.03 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

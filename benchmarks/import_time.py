@@ -32,12 +32,21 @@ def main() -> None:
         loaded.append(timed("import workbench"))
     cost = statistics.median(loaded) - statistics.median(bare)
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, workbench; print(' '.join(m for m in "
-         "('torch', 'onnx', 'onnxruntime', 'openvino', 'numpy', 'plotly', 'pandas') "
-         "if m in sys.modules) or 'none')"], capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, workbench; print(' '.join(m for m in "
+            "('torch', 'onnx', 'onnxruntime', 'openvino', 'numpy', 'plotly', 'pandas') "
+            "if m in sys.modules) or 'none')",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
-    print(f"interpreter alone: median {statistics.median(bare) * 1e3:.0f} ms; with import "
-          f"workbench: {statistics.median(loaded) * 1e3:.0f} ms ({args.runs} runs each)")
+    print(
+        f"interpreter alone: median {statistics.median(bare) * 1e3:.0f} ms; with import "
+        f"workbench: {statistics.median(loaded) * 1e3:.0f} ms ({args.runs} runs each)"
+    )
     print(f"import workbench costs {cost * 1e3:.0f} ms; heavy modules imported: {heavy}")
     print(f"goal: under 200 ms -> {'met' if cost < 0.2 else 'NOT met'}")
 

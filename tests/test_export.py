@@ -213,6 +213,19 @@ def test_variadic_inputs_are_named_as_the_file_names_them(tmp_path, dynamic):
 # --- training mode -----------------------------------------------------------------------------
 
 
+def test_one_example_sample_still_gives_a_dynamic_batch_with_the_dynamo_exporter(tmp_path):
+    # torch.export takes a size of 1 for a constant: one image sliced from a dataset (a view
+    # with the dataset's strides) made the batch of the demo's CNN impossible to keep dynamic.
+    from workbench.demo import digits_cnn, load_digits
+
+    one_image = load_digits().test_x[:1]
+    artifact = workbench.export(digits_cnn().eval(), one_image, tmp_path / "one.onnx")
+    assert artifact.provenance.exporter == "dynamo", artifact.provenance.fallback_reason
+    assert artifact.inputs[0].shape[0] == "batch"
+    assert [row.batch_size for row in artifact.parity.rows] == [1, 3]
+    assert artifact.parity.ok
+
+
 def test_a_model_in_training_mode_is_exported_in_eval_mode_and_restored(tmp_path):
     model, inputs = transformer()
     model.train()

@@ -185,6 +185,7 @@ def _export_dynamo(
     dynamic_shapes = None
     if dynamic_batch:
         dynamic_shapes = _batch_shapes(model, inputs, Dim(BATCH_DIM))
+        inputs = _without_batch_of_one(inputs)
     with _quiet_torch():
         program = torch.onnx.export(
             model,
@@ -196,6 +197,29 @@ def _export_dynamo(
             verbose=False,
         )
         program.save(str(target))
+
+
+def _without_batch_of_one(inputs: ExampleInputs) -> ExampleInputs:
+    """Examples of batch 1 traced as batch 2.
+
+    NOTE: torch.export takes a size of 1 for a constant, so a model traced on one sample often
+    fails to keep its batch dynamic; tracing on the sample twice over avoids that. Parity still
+    runs on the examples as given.
+    """
+    import torch
+
+    def doubled(value: Any) -> Any:
+        if value.ndim and value.shape[0] == 1:
+            return torch.cat([value, value])
+        return value
+
+    if not any(t.ndim and t.shape[0] == 1 for t in inputs.tensors):
+        return inputs
+    return ExampleInputs(
+        tuple(doubled(t) for t in inputs.args),
+        {name: doubled(t) for name, t in inputs.kwargs.items()},
+        inputs.names,
+    )
 
 
 def _export_torchscript(
@@ -244,10 +268,19 @@ def _move_into_place(staging: Path, staged: Path, path: Path) -> None:
 
 @contextlib.contextmanager
 def _quiet_torch() -> Iterator[None]:
-    """Silence the exporters' chatter: we report the outcome ourselves, once."""
-    noisy = logging.getLogger("torch.onnx")
-    level = noisy.level
-    noisy.setLevel(logging.ERROR)
+    """Silence the exporters' chatter: we report the outcome ourselves, once.
+
+    A failed dynamo export logs whole tracebacks at error level before it raises; the exception
+    itself reaches the user as one sentence, or as the recorded reason for the fallback.
+    """
+    noisy = [logging.getLogger("torch")] + [
+        logger
+        for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith("torch") and isinstance(logger, logging.Logger)
+    ]
+    levels = [logger.level for logger in noisy]
+    for logger in noisy:
+        logger.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -257,7 +290,8 @@ def _quiet_torch() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*axis name: .* will not be used.*")
             yield
     finally:
-        noisy.setLevel(level)
+        for logger, level in zip(noisy, levels, strict=True):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager
