@@ -125,6 +125,7 @@ def test_bench_table_and_html_report(linear_model: Path, tmp_path: Path) -> None
     [
         (["bench", "{model}", "-r", "tensorflow"], 2, "no runtime called 'tensorflow'"),
         (["bench", "{model}", "-r", "onnxruntime:speed=max"], 2, "has no option 'speed'"),
+        (["bench", "{model}", "-r", "openvino:hint=fast"], 2, "takes one of latency, throughput"),
         (["bench", "{model}", "-b", "0"], 2, "batch_sizes must be positive"),
         (["bench", "{model}", "-b", "x"], 2, "invalid int value"),
         (["bench", "{missing}"], 1, "does not exist"),

@@ -132,18 +132,8 @@ class LocalExecutor:
 
     def _start(self, plan: SweepPlan, groups: dict[Any, _Group]) -> None:
         """Start every worker first, so that engine imports overlap, then collect the loads."""
-        import cloudpickle
-
         for group in groups.values():
-            cell = group.cells[0].cell
-            group.worker = WorkerProcess(cell.label, cell.threads, plan.memory_limit_mb)
-            group.worker.send(
-                "load",
-                runtime=cloudpickle.dumps(group.runtime),
-                model=plan.model,
-                config=cell.config,
-                threads=cell.threads,
-            )
+            _spawn(plan, group, group.cells[0].cell)
         for group in groups.values():
             self._finish_load(plan, group)
 
@@ -204,24 +194,14 @@ class LocalExecutor:
 
     def _restart(self, plan: SweepPlan, group: _Group) -> None:
         """After a death, give the group's remaining cells a fresh worker."""
-        import cloudpickle
-
         survivors = [s for s in group.cells if s.failure is None]
         if group.worker is not None:
             group.worker.kill()
             group.worker = None
         if not survivors:
             return
-        cell = survivors[0].cell
-        log.info("restarting the worker of %s after a failure", cell.label)
-        group.worker = WorkerProcess(cell.label, cell.threads, plan.memory_limit_mb)
-        group.worker.send(
-            "load",
-            runtime=cloudpickle.dumps(group.runtime),
-            model=plan.model,
-            config=cell.config,
-            threads=cell.threads,
-        )
+        log.info("restarting the worker of %s after a failure", survivors[0].cell.label)
+        _spawn(plan, group, survivors[0].cell)
         self._finish_load(plan, group)
         for state in survivors:
             if state.failure is None and state.outputs is not None:
@@ -295,6 +275,20 @@ class LocalExecutor:
                 state.reported = True
                 status, cause = state.failure
                 yield Measurement(cell=state.cell, status=status, cause=cause, parity=state.parity)
+
+
+def _spawn(plan: SweepPlan, group: _Group, cell: Cell) -> None:
+    """Start the group's worker and send it the load request, without waiting for the reply."""
+    import cloudpickle
+
+    group.worker = WorkerProcess(cell.label, cell.threads, plan.memory_limit_mb)
+    group.worker.send(
+        "load",
+        runtime=cloudpickle.dumps(group.runtime),
+        model=plan.model,
+        config=cell.config,
+        threads=cell.threads,
+    )
 
 
 def _fail(states: list[_CellState], status: str, cause: str) -> None:

@@ -122,6 +122,7 @@ class Runtime(ABC):
     distributions: tuple[str, ...] = ()
     install: str = ""
     option_names: tuple[str, ...] = ()
+    option_choices: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - read-only class table
     needs_framework_model: bool = False
     in_default_sweep: bool = True
 
@@ -131,13 +132,19 @@ class Runtime(ABC):
 
     def check_options(self, config: RuntimeConfig) -> None:
         """Refuse options this runtime does not know, in the caller, before any worker starts."""
-        unknown = [key for key, _ in config.options if key not in self.option_names]
-        if unknown:
-            known = ", ".join(self.option_names) or "none"
-            raise UnknownRuntimeError(
-                f"The runtime {self.name!r} has no option {unknown[0]!r}; its options are: "
-                f"{known}, plus threads through the threads argument."
-            )
+        for key, value in config.options:
+            if key not in self.option_names:
+                known = ", ".join(self.option_names) or "none"
+                raise UnknownRuntimeError(
+                    f"The runtime {self.name!r} has no option {key!r}; its options are: "
+                    f"{known}, plus threads through the threads argument."
+                )
+            choices = self.option_choices.get(key)
+            if choices and value not in choices:
+                raise UnknownRuntimeError(
+                    f"The {self.name} option {key} takes one of {', '.join(choices)}; "
+                    f"got {value!r}."
+                )
 
     def probe(self) -> Availability:
         """Full check in a worker process: import the engine, list providers or devices."""

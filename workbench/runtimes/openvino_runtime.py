@@ -29,16 +29,7 @@ class OpenVino(Runtime):
     distributions = ("openvino",)
     install = "pip install openvino"
     option_names = ("device", "hint", "precision")
-
-    def check_options(self, config: RuntimeConfig) -> None:
-        super().check_options(config)
-        hint = config.option("hint", "latency")
-        require(hint in HINTS, f"openvino's hint option takes latency or throughput; got {hint!r}.")
-        precision = config.option("precision", "f32")
-        require(
-            precision in PRECISIONS,
-            f"openvino's precision option takes {', '.join(PRECISIONS)}; got {precision!r}.",
-        )
+    option_choices = {"hint": tuple(HINTS), "precision": PRECISIONS}  # noqa: RUF012 - read-only
 
     def probe(self) -> Availability:
         import openvino

@@ -52,14 +52,7 @@ class OnnxRuntime(Runtime):
     )
     install = "pip install onnxruntime"
     option_names = ("provider", "opt")
-
-    def check_options(self, config: RuntimeConfig) -> None:
-        super().check_options(config)
-        level = config.option("opt", "all")
-        require(
-            level in LEVELS,
-            f"onnxruntime's opt option takes one of {', '.join(LEVELS)}; got {level!r}.",
-        )
+    option_choices = {"opt": LEVELS}  # noqa: RUF012 - read-only class table
 
     def probe(self) -> Availability:
         import onnxruntime

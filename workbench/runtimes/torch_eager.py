@@ -26,6 +26,7 @@ class TorchEager(Runtime):
     distributions = ("torch",)
     install = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
     option_names = ("device",)
+    option_choices = {"device": ("cpu", "cuda")}  # noqa: RUF012 - read-only class table
     needs_framework_model = True
 
     def probe(self) -> Availability:
