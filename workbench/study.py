@@ -11,13 +11,15 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench._session import scratch_dir
 from workbench.artifact import Artifact
 from workbench.bench.measurement import Cell, Measurement
+from workbench.bench.stats import LatencyStats
 from workbench.errors import InputError, RuntimeNotAvailableError, WorkbenchError
 from workbench.executors.local import LocalExecutor, SweepPlan
 from workbench.runtimes import ModelRef, Runtime, RuntimeConfig, registry
@@ -46,6 +48,7 @@ def benchmark(
     timeout_s: float = 60.0,
     memory_limit_mb: float | None = None,
     progress: bool = True,
+    on_progress: Callable[[Progress], None] | None = None,
     executor: LocalExecutor | None = None,
 ) -> Results:
     """Measure a model on several runtimes, batch sizes and thread counts.
@@ -57,7 +60,9 @@ def benchmark(
     95% interval of its median is within ``precision`` of it. A worker that stays silent for
     ``timeout_s`` during a timed round (three times that while loading) is killed and its cell
     recorded as ``timeout``; one whose memory passes ``memory_limit_mb`` (80% of the machine's
-    by default) is killed and recorded as ``oom``.
+    by default) is killed and recorded as ``oom``. ``on_progress`` receives a
+    :class:`Progress` after each step; ``executor.cancel()`` from another thread stops the sweep
+    and returns the cells measured so far.
     """
     from workbench.results import Results
 
@@ -90,12 +95,27 @@ def benchmark(
         timeout_s=timeout_s,
         memory_limit_mb=memory_limit_mb or _default_memory_limit(),
     )
-    measurements = run_plan(plan, executor or LocalExecutor(), progress)
+    measurements = run_plan(plan, executor or LocalExecutor(), progress, on_progress)
     log.info("measured %d cells of %s", len(measurements), artifact.name)
     return Results.from_measurements(measurements, artifact=artifact, reference=plan.reference)
 
 
-def run_plan(plan: SweepPlan, executor: LocalExecutor, progress: bool) -> list[Measurement]:
+@dataclass(frozen=True)
+class Progress:
+    """What a running benchmark reports after each step, for progress bars and live plots."""
+
+    phase: str
+    fraction: float
+    cell: Cell | None = None
+    stats: LatencyStats | None = None
+
+
+def run_plan(
+    plan: SweepPlan,
+    executor: LocalExecutor,
+    progress: bool,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> list[Measurement]:
     """Run a plan with a progress bar; the measurements come back in the plan's cell order."""
     from tqdm.auto import tqdm
 
@@ -108,14 +128,22 @@ def run_plan(plan: SweepPlan, executor: LocalExecutor, progress: bool) -> list[M
         leave=False,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
     )
+    state = {"phase": "starting workers", "used": 0.0}
 
     def notify(kind: str, data: Any) -> None:
+        cell = stats = None
         if kind == "phase":
-            bar.set_postfix_str(str(data))
+            state["phase"] = str(data)
+            bar.set_postfix_str(state["phase"])
         elif kind == "measured":
-            cell, _ = data
-            bar.update(round(min(plan.round_s, total - bar.n), 3))
+            cell, stats = data
+            step = min(plan.round_s, total - state["used"])
+            state["used"] += step
+            bar.update(round(step, 3))
             bar.set_postfix_str(cell.describe())
+        if on_progress is not None:
+            fraction = min(1.0, state["used"] / total) if total else 1.0
+            on_progress(Progress(str(state["phase"]), fraction, cell, stats))
 
     found: dict[Cell, Measurement] = {}
     try:
@@ -123,6 +151,8 @@ def run_plan(plan: SweepPlan, executor: LocalExecutor, progress: bool) -> list[M
             found[measurement.cell] = measurement
     finally:
         bar.close()
+    if on_progress is not None:
+        on_progress(Progress("cancelled" if executor.cancelled else "done", 1.0))
     return [found[cell] for cell in plan.cells if cell in found]
 
 

@@ -229,7 +229,8 @@ class LocalExecutor:
                 if self.cancelled:
                     break
                 self._measure_once(plan, group_of[state.cell], state, round_index)
-                notify("measured", (state.cell, state.round_medians[-1] if state.samples else 0))
+                if state.samples:
+                    notify("measured", (state.cell, summarize(state.samples)))
                 time.sleep(_GAP_S)
             yield from self._report_failures(states)
         for state in states.values():
