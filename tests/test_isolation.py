@@ -248,3 +248,41 @@ def test_a_runtime_defined_inside_a_function_is_sent_by_value(artifact, register
     assert results.verdict(halves) == "wrong outputs"
     assert np.isfinite(halves.parity.max_abs)
     assert halves.parity.max_abs > 0
+
+
+def test_a_cancel_while_workers_start_ends_the_sweep_at_once(mlp_artifact, tmp_path):
+    import threading
+
+    from workbench.executors import LocalExecutor
+
+    # A runtime whose loading never finishes: only the cancel can end this sweep early.
+    started = tmp_path / "started"
+    register(hostile.Hang(started=str(started)))
+    executor = LocalExecutor()
+    cancelled_at: list[float] = []
+
+    def cancel_once_loading() -> None:
+        while not started.exists():
+            time.sleep(0.05)
+        cancelled_at.append(time.monotonic())
+        executor.cancel()
+
+    threading.Thread(target=cancel_once_loading, daemon=True).start()
+    try:
+        results = workbench.benchmark(
+            mlp_artifact,
+            runtimes=["hostile-hang"],
+            budget_s=5,
+            timeout_s=60,
+            progress=False,
+            executor=executor,
+        )
+    finally:
+        unregister("hostile-hang")
+    after_cancel = time.monotonic() - cancelled_at[0]
+    assert after_cancel < 2.0, f"the sweep went on for {after_cancel:.1f} s after the cancel"
+    assert results.measurements == ()
+    assert results.to_pandas().empty
+    assert "status" in results.to_pandas().columns
+    assert results.plot() == []
+    assert not hostile.leftover_workers()

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     )
     from workbench.export.parity import ParityReport
     from workbench.inspect.summary import Summary
+    from workbench.jupyter.dashboard import Dashboard
+    from workbench.jupyter.training import TrainingPlot
     from workbench.results import Results
     from workbench.runtimes import Runtime, RuntimeConfig, register
     from workbench.study import benchmark
@@ -52,10 +54,13 @@ _WHERE = {
     "ModelFileError": "workbench.errors",
     "RuntimeNotAvailableError": "workbench.errors",
     "UnknownRuntimeError": "workbench.errors",
+    "Dashboard": "workbench.jupyter.dashboard",
+    "TrainingPlot": "workbench.jupyter.training",
 }
 
 __all__ = [
     "Artifact",
+    "Dashboard",
     "ExportError",
     "InputError",
     "Measurement",
@@ -68,6 +73,7 @@ __all__ = [
     "RuntimeNotAvailableError",
     "Summary",
     "TensorSpec",
+    "TrainingPlot",
     "UnknownRuntimeError",
     "WorkbenchError",
     "WorkbenchWarning",
@@ -91,3 +97,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext workbench``: registers the ``%wb`` magics; no engine is imported."""
+    from workbench.jupyter.magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext workbench``: removes the ``%wb`` magics."""
+    from workbench.jupyter.magics import unregister
+
+    unregister(ipython)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.bench.measurement import Measurement
+from workbench.bench.measurement import Cell, Measurement
 from workbench.bench.stats import Ratio, ratio_over_rounds
+from workbench.runtimes.base import RuntimeConfig
 from workbench.store.environment import Environment, current_environment
 
 if TYPE_CHECKING:
@@ -103,7 +104,11 @@ class Results:
         """One tidy row per cell."""
         import pandas as pd
 
-        return pd.DataFrame([self._row(item) for item in self.measurements])
+        rows = [self._row(item) for item in self.measurements]
+        if not rows:  # the columns stay known, so plots and filters work on an empty sweep
+            placeholder = Measurement(Cell(RuntimeConfig("none"), 1, None), status="failed")
+            return pd.DataFrame(columns=list(self._row(placeholder)))
+        return pd.DataFrame(rows)
 
     def samples(self) -> pd.DataFrame:
         """One row per timed call: runtime, batch size, threads, latency in ms."""
@@ -217,7 +222,8 @@ class Results:
     )
 
     def _headline(self) -> list[str]:
-        lines = [f"{self.model}: {len(self.measurements)} cells, speed-ups over {self.reference}"]
+        against = f"speed-ups over {self.reference}" if self.reference else "no baseline"
+        lines = [f"{self.model}: {len(self.measurements)} cells, {against}"]
         for (batch, threads), label in self.winners().items():
             where = f"batch {batch}" + ("" if threads is None else f", {threads} threads")
             lines.append(f"fastest at {where}: {label}")

@@ -50,6 +50,10 @@ class WorkerDiedError(WorkbenchError):
         self.cause = cause
 
 
+class WorkerCancelledError(WorkbenchError):
+    """The coordinator stopped waiting because the sweep was cancelled."""
+
+
 class WorkerFailedError(WorkbenchError):
     """The worker is alive but the request failed; kind is from the worker's error reply."""
 
@@ -133,12 +137,19 @@ class WorkerProcess:
         except (BrokenPipeError, ConnectionResetError, OSError):
             raise self._death() from None
 
-    def receive(self, command: str, timeout_s: float) -> Any:
-        """Wait for the reply to the command sent last."""
+    def receive(self, command: str, timeout_s: float, stop: Any = None) -> Any:
+        """Wait for the reply to the command sent last.
+
+        ``stop`` (anything with ``is_set()``, such as a threading.Event) ends the wait early:
+        the worker is killed and WorkerCancelledError raised.
+        """
         deadline = time.monotonic() + timeout_s
         while not self._connection.poll(_POLL_S):
             if not self.alive:
                 raise self._death()
+            if stop is not None and stop.is_set():
+                self.kill()
+                raise WorkerCancelledError(f"{command!r} was cancelled")
             self._check_memory()
             if time.monotonic() > deadline:
                 self._kill(

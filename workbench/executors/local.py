@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.bench.measurement import Cell, Measurement, Parity, finished
-from workbench.bench.process import WorkerDiedError, WorkerFailedError, WorkerProcess
+from workbench.bench.process import (
+    WorkerCancelledError,
+    WorkerDiedError,
+    WorkerFailedError,
+    WorkerProcess,
+)
 from workbench.bench.stats import summarize
 from workbench.errors import InputError, RuntimeNotAvailableError
 from workbench.export.parity import compare_outputs
@@ -120,6 +125,8 @@ class LocalExecutor:
             yield from self._report_failures(states)
             notify("phase", "measuring")
             yield from self._rounds(plan, groups, states, notify)
+        except WorkerCancelledError:
+            log.info("the sweep was cancelled while its workers were starting")
         finally:
             # All are asked at once, so stopping a sweep takes one worker's exit, not the sum.
             workers = [group.worker for group in groups.values() if group.worker is not None]
@@ -140,7 +147,7 @@ class LocalExecutor:
     def _finish_load(self, plan: SweepPlan, group: _Group) -> None:
         assert group.worker is not None
         try:
-            group.load = group.worker.receive("load", plan.load_timeout_s)
+            group.load = group.worker.receive("load", plan.load_timeout_s, stop=self._cancel)
         except WorkerFailedError as failure:
             if failure.kind == "not-available":
                 raise RuntimeNotAvailableError(failure.message) from None
