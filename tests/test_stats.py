@@ -119,3 +119,28 @@ def test_no_common_round_is_not_measured():
     assert math.isnan(ratio.value)
     assert ratio.verdict == "not measured"
     assert Ratio(math.nan, math.nan, math.nan, 0).verdict == "not measured"
+
+
+def _cell_with_rounds(label: str, rounds: list[float]):
+    from workbench.bench.measurement import Cell, finished
+    from workbench.runtimes import RuntimeConfig
+
+    samples = [int(value * 1e6) for value in rounds for _ in range(5)]
+    return finished(Cell(RuntimeConfig(label), 1, None), samples, rounds)
+
+
+def test_the_winner_is_tied_only_with_runtimes_its_rounds_cannot_separate():
+    from workbench.results import Results
+    from workbench.store.environment import current_environment
+
+    fast = _cell_with_rounds("fast", [1.00, 1.02, 0.99, 1.01, 1.00, 0.98, 1.02, 1.00])
+    twin = _cell_with_rounds("twin", [1.01, 1.00, 1.00, 0.99, 1.02, 1.00, 0.99, 1.01])
+    slow = _cell_with_rounds("slow", [2.0, 2.1, 1.9, 2.0, 2.05, 1.95, 2.0, 2.0])
+    results = Results((slow, twin, fast), current_environment(), "m", "0" * 64, "slow")
+    (label,) = results.winners().values()
+    assert label.startswith(("fast", "twin"))
+    assert "not distinguishable from" in label
+    assert "slow" not in label
+
+    alone = Results((slow, fast), current_environment(), "m", "0" * 64, "slow")
+    assert alone.winners() == {(1, None): "fast"}

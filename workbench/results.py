@@ -90,9 +90,12 @@ class Results:
                 continue
             faithful.sort(key=lambda m: m.stats.median_ms)  # type: ignore[union-attr]
             best = faithful[0]
+            # Ties are judged as speed-ups are: round by round, measured side by side.
             tied = [
-                m.cell.label for m in faithful[1:] if m.stats.ci_low_ms <= best.stats.ci_high_ms
-            ]  # type: ignore[union-attr]
+                m.cell.label
+                for m in faithful[1:]
+                if ratio_over_rounds(m.round_medians_ms, best.round_medians_ms).verdict != "faster"
+            ]
             found[key] = best.cell.label + (
                 f" (not distinguishable from {', '.join(tied)})" if tied else ""
             )
