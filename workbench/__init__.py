@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         InputError,
         ModelFileError,
         RuntimeNotAvailableError,
+        StoreError,
         UnknownRuntimeError,
         WorkbenchError,
         WorkbenchWarning,
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from workbench.jupyter.training import TrainingPlot
     from workbench.results import Results
     from workbench.runtimes import Runtime, RuntimeConfig, register
+    from workbench.store.sqlite import Store, open_store
+    from workbench.studies import Study
     from workbench.study import benchmark
 
 _WHERE = {
@@ -56,6 +59,10 @@ _WHERE = {
     "UnknownRuntimeError": "workbench.errors",
     "Dashboard": "workbench.jupyter.dashboard",
     "TrainingPlot": "workbench.jupyter.training",
+    "Study": "workbench.studies",
+    "Store": "workbench.store.sqlite",
+    "open_store": "workbench.store.sqlite",
+    "StoreError": "workbench.errors",
 }
 
 __all__ = [
@@ -71,6 +78,9 @@ __all__ = [
     "RuntimeConfig",
     "RuntimeList",
     "RuntimeNotAvailableError",
+    "Store",
+    "StoreError",
+    "Study",
     "Summary",
     "TensorSpec",
     "TrainingPlot",
@@ -82,6 +92,7 @@ __all__ = [
     "export",
     "inspect",
     "load",
+    "open_store",
     "register",
     "runtimes",
 ]

@@ -40,3 +40,7 @@ class WorkerError(WorkbenchError):
 
 class WorkbenchWarning(UserWarning):
     """Something the user should know that does not stop the work."""
+
+
+class StoreError(WorkbenchError):
+    """The store file cannot be opened, read or written."""

@@ -49,6 +49,7 @@ def benchmark(
     memory_limit_mb: float | None = None,
     progress: bool = True,
     on_progress: Callable[[Progress], None] | None = None,
+    on_measurement: Callable[[Measurement], None] | None = None,
     executor: LocalExecutor | None = None,
 ) -> Results:
     """Measure a model on several runtimes, batch sizes and thread counts.
@@ -61,8 +62,9 @@ def benchmark(
     ``timeout_s`` during a timed round (three times that while loading) is killed and its cell
     recorded as ``timeout``; one whose memory passes ``memory_limit_mb`` (80% of the machine's
     by default) is killed and recorded as ``oom``. ``on_progress`` receives a
-    :class:`Progress` after each step; ``executor.cancel()`` from another thread stops the sweep
-    and returns the cells measured so far.
+    :class:`Progress` after each step, ``on_measurement`` each Measurement as it completes;
+    ``executor.cancel()`` from another thread stops the sweep and returns the cells measured so
+    far.
     """
     from workbench.results import Results
 
@@ -95,7 +97,9 @@ def benchmark(
         timeout_s=timeout_s,
         memory_limit_mb=memory_limit_mb or _default_memory_limit(),
     )
-    measurements = run_plan(plan, executor or LocalExecutor(), progress, on_progress)
+    measurements = run_plan(
+        plan, executor or LocalExecutor(), progress, on_progress, on_measurement
+    )
     log.info("measured %d cells of %s", len(measurements), artifact.name)
     return Results.from_measurements(measurements, artifact=artifact, reference=plan.reference)
 
@@ -115,6 +119,7 @@ def run_plan(
     executor: LocalExecutor,
     progress: bool,
     on_progress: Callable[[Progress], None] | None = None,
+    on_measurement: Callable[[Measurement], None] | None = None,
 ) -> list[Measurement]:
     """Run a plan with a progress bar; the measurements come back in the plan's cell order."""
     from tqdm.auto import tqdm
@@ -149,6 +154,8 @@ def run_plan(
     try:
         for measurement in executor.submit(plan, notify):
             found[measurement.cell] = measurement
+            if on_measurement is not None:
+                on_measurement(measurement)
     finally:
         bar.close()
     if on_progress is not None:
