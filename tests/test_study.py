@@ -156,3 +156,32 @@ def test_bad_study_arguments_are_sentences(model_file: Path, tmp_path: Path) -> 
         study.results(target="other")
     with pytest.raises(workbench.UnknownRuntimeError):
         Study("bad2", str(model_file), ["tensorflow"], store=tmp_path / "b.sqlite").plan()
+
+
+def test_the_command_line_lists_studies_and_writes_their_report(model_file, tmp_path):
+    store = tmp_path / "cli.sqlite"
+    Study("cli", str(model_file), ["onnxruntime"], budget_s=0.2, store=store).run(progress=False)
+    script = Path(sys.executable).with_name("workbench")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "workbench.cli"]
+    listing = subprocess.run(
+        [*command, "studies", "--store", str(store)], capture_output=True, text=True, check=False
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "cli" in listing.stdout
+    out = tmp_path / "cli.html"
+    done = subprocess.run(
+        [*command, "report", "cli", "--store", str(store), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Plotly.newPlot" in out.read_text()
+    missing = subprocess.run(
+        [*command, "report", "nope", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "no study called 'nope'" in missing.stderr

@@ -111,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON records")
     bench.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
 
+    report = verbs.add_parser("report", help="write the HTML report of a stored study")
+    report.add_argument("study", help="the study's name")
+    report.add_argument("-o", "--output", default=None, help="report path (default: STUDY.html)")
+    report.add_argument(
+        "--store",
+        default=None,
+        metavar="PATH",
+        help="the store file (default: $WORKBENCH_STORE or ./workbench.sqlite)",
+    )
+    report.add_argument("--run", type=int, default=None, help="run number (default: latest)")
+
+    studies = verbs.add_parser("studies", help="list the studies in a store")
+    studies.add_argument("--store", default=None, metavar="PATH", help="the store file")
+
     demo = verbs.add_parser("demo", help="train a digits CNN, export, benchmark, write a report")
     demo.add_argument("-o", "--output", default="workbench-demo.html", help="report path")
     demo.add_argument("--quick", action="store_true", help="short training and budget (CI)")
@@ -204,6 +218,25 @@ def _bench(args: argparse.Namespace) -> int:
     return 0 if any(item.ok for item in results.measurements) else 1
 
 
+def _report(args: argparse.Namespace) -> int:
+    from workbench.report import report_from_store
+
+    path = report_from_store(
+        args.study, args.output or f"{args.study}.html", store=args.store, run=args.run
+    )
+    print(f"report written to {path}")
+    return 0
+
+
+def _studies(args: argparse.Namespace) -> int:
+    from workbench.store.sqlite import open_store
+
+    with open_store(args.store) as store:
+        table = store.studies()
+    print(table.to_string(index=False) if len(table) else f"no studies in {store.path}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
@@ -242,7 +275,14 @@ def _dims(items: Sequence[str]) -> dict[str, int]:
     return found
 
 
-_VERBS = {"runtimes": _runtimes, "inspect": _inspect, "bench": _bench, "demo": _demo}
+_VERBS = {
+    "runtimes": _runtimes,
+    "inspect": _inspect,
+    "bench": _bench,
+    "report": _report,
+    "studies": _studies,
+    "demo": _demo,
+}
 
 
 if __name__ == "__main__":
