@@ -26,6 +26,9 @@ QUICK = {"budget_s": 0.2, "warmup_s": 0.02, "min_rounds": 2, "progress": False}
 ENGINES = ("torch", "onnxruntime", "openvino")
 PROVIDERS = {"torch": "cpu", "onnxruntime": "CPUExecutionProvider", "openvino": "CPU"}
 COLUMNS = {
+    "flops_per_sample",
+    "gflops_per_s",
+    "share_of_peak",
     "model",
     "runtime",
     "engine",

@@ -6,7 +6,9 @@ Outputs are compared before speed: a cell whose outputs drifted from the referen
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from workbench.artifact import Artifact
+    from workbench.inspect.summary import Summary
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Results:
     reference: str | None = None
     export_parity: Any = None
     speedups: dict[Any, Ratio] = field(default_factory=dict)
+    flops_per_sample: int | None = None
+    peak_gflops: float | None = None
 
     @classmethod
     def from_measurements(
@@ -179,7 +184,33 @@ class Results:
                 "verdict": self.verdict(item),
             }
         )
+        row.update(self._roofline_columns(item))
         return row
+
+    def _roofline_columns(self, item: Measurement) -> dict[str, float]:
+        """FLOPs per sample, the GFLOP/s the cell attained, and its share of the peak."""
+        flops, peak, nan = self.flops_per_sample, self.peak_gflops, math.nan
+        attained = nan
+        if flops and item.stats is not None and item.stats.median_ms > 0:
+            attained = flops * item.cell.batch_size / (item.stats.median_ms / 1e3) / 1e9
+        return {
+            "flops_per_sample": float(flops) if flops else nan,
+            "gflops_per_s": attained,
+            "share_of_peak": attained / peak if peak else nan,
+        }
+
+    def cold_start(self) -> pd.DataFrame:
+        """Per cell: model load time, first call and warm median, apart from each other.
+
+        ``load_s`` is per worker, so cells that share a runtime and thread count share it;
+        ``first_ms`` is the first call at that batch size, and ``first_over_warm`` its ratio
+        to the warm median.
+        """
+        columns = ["model", "runtime", "batch_size", "threads", "status", "load_s", "first_ms"]
+        table = self.to_pandas()[[*columns, "median_ms"]].copy()
+        first = table["first_ms"].astype(float)
+        table["first_over_warm"] = first / table["median_ms"].astype(float)
+        return table.rename(columns={"median_ms": "warm_median_ms"})
 
     def _display_rows(self) -> list[tuple[str, ...]]:
         rows = []
@@ -201,18 +232,32 @@ class Results:
             elif item.noisy:
                 verdict += f" (noisy: {item.noise_cores:.2f} cores busy elsewhere)"
             threads = "default" if item.cell.threads is None else str(item.cell.threads)
-            rows.append(
-                (
-                    item.cell.label,
-                    str(item.cell.batch_size),
-                    threads,
-                    median,
-                    f"{item.throughput_per_s:,.0f}" if item.ok else "-",
-                    speed,
-                    verdict,
-                )
+            row = (
+                item.cell.label,
+                str(item.cell.batch_size),
+                threads,
+                median,
+                f"{item.throughput_per_s:,.0f}" if item.ok else "-",
+                speed,
+                verdict,
             )
+            if self.flops_per_sample:
+                row = (*row[:5], self._roofline_text(item), *row[5:])
+            rows.append(row)
         return rows
+
+    def _roofline_text(self, item: Measurement) -> str:
+        columns = self._roofline_columns(item)
+        attained, share = columns["gflops_per_s"], columns["share_of_peak"]
+        if math.isnan(attained):
+            return "-"
+        return f"{attained:,.1f}" + ("" if math.isnan(share) else f" ({share:.0%})")
+
+    def _headers(self) -> tuple[str, ...]:
+        if not self.flops_per_sample:
+            return self._HEADERS
+        roofline = "GFLOP/s (of peak)" if self.peak_gflops else "GFLOP/s"
+        return (*self._HEADERS[:5], roofline, *self._HEADERS[5:])
 
     _HEADERS = (
         "runtime",
@@ -241,7 +286,7 @@ class Results:
     def __str__(self) -> str:
         from workbench._html import text_table
 
-        return "\n".join([*self._headline(), text_table(self._HEADERS, self._display_rows())])
+        return "\n".join([*self._headline(), text_table(self._headers(), self._display_rows())])
 
     def __repr__(self) -> str:
         return f"<Results {self.model}: {len(self.measurements)} cells>\n{self}"
@@ -250,12 +295,13 @@ class Results:
         from workbench._html import STYLE, escape, table
 
         head = "<br>".join(escape(line) for line in self._headline())
-        return f"{STYLE}<div>{head}</div>" + table(self._HEADERS, self._display_rows())
+        return f"{STYLE}<div>{head}</div>" + table(self._headers(), self._display_rows())
 
     # -- plots and reports --------------------------------------------------------------------
 
     def plot(self, kind: str | None = None) -> go.Figure | list[go.Figure]:
-        """The fitting figure(s), or one by name: speedup, latency, throughput."""
+        """The fitting figure(s), or one by name: speedup, latency, throughput, cold-start,
+        roofline (the latter needs the FLOPs and the machine's peak, see ``with_roofline``)."""
         from workbench import viz
 
         table = self.to_pandas()
@@ -265,10 +311,18 @@ class Results:
             "speedup": lambda: viz.speedup(table),
             "latency": lambda: viz.latency_distribution(self.samples()),
             "throughput": lambda: viz.throughput_vs_batch(table),
+            "cold-start": lambda: viz.cold_start(table),
+            "roofline": self.roofline,
         }
         if kind not in makers:
             raise ValueError(f"plot kind {kind!r} is unknown; choose one of {', '.join(makers)}.")
         return makers[kind]()
+
+    def roofline(self, peak_gflops: float | None = None) -> go.Figure:
+        """Attained GFLOP/s per cell against the peak (this record's own when not given)."""
+        from workbench.viz.roofline import roofline
+
+        return roofline(self.to_pandas(), peak_gflops or self.peak_gflops)
 
     def to_html(self, path: str | Path, title: str | None = None) -> Path:
         """Write one self-contained HTML report (plots, table, environment); no network needed."""
@@ -308,3 +362,26 @@ def _baseline_for(
 def _first_line(text: str, limit: int = 160) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def with_roofline(
+    results: Results,
+    source: Artifact | Summary | int | None,
+    peak_gflops: float | None = None,
+) -> Results:
+    """A copy of ``results`` that knows the model's FLOPs per sample and the machine's peak.
+
+    ``source`` is the benchmarked artifact (it is inspected), its summary, or a FLOP count.
+    A summary whose count is a lower bound gives attained GFLOP/s that are lower bounds too.
+    """
+    if source is None or isinstance(source, numbers.Integral):
+        flops = None if source is None else int(source)
+    elif hasattr(source, "flops"):
+        flops = source.flops
+    else:
+        from workbench.inspect import inspect
+
+        flops = inspect(source).flops
+    if peak_gflops is not None and not peak_gflops > 0:
+        raise ValueError(f"peak_gflops must be a positive number; got {peak_gflops!r}.")
+    return dataclasses.replace(results, flops_per_sample=flops, peak_gflops=peak_gflops)

@@ -159,15 +159,28 @@ class Study:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def results(self, run: int | None = None, target: str | None = None) -> Results:
-        """One model's Results from the store, for the latest run unless ``run`` is given."""
+    def results(
+        self, run: int | None = None, target: str | None = None, *, roofline: bool = True
+    ) -> Results:
+        """One model's Results from the store, for the latest run unless ``run`` is given.
+
+        With ``roofline`` each cell also gets its attained GFLOP/s and share of this machine's
+        fp32 matrix-multiply peak, measured once per environment and kept in the store.
+        """
+        from workbench.bench.peak import peak_for
+        from workbench.results import with_roofline
+
         name = target or _only(self.targets)
         if name not in self.targets:
             raise InputError(
                 f"Study {self.name!r} has no model {name!r}; its models are: "
                 f"{', '.join(self.targets)}."
             )
-        return self.store.results(self.name, run, artifact=self.targets[name].sha256)
+        artifact = self.targets[name]
+        results = self.store.results(self.name, run, artifact=artifact.sha256)
+        if not roofline or not any(m.ok for m in results.measurements):
+            return results
+        return with_roofline(results, artifact, peak_for(results.environment, self.store))
 
     @property
     def runs(self) -> list[int]:

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.viz.figures import choose, latency_distribution, speedup, throughput_vs_batch
     from workbench.viz.report import html_report, write_report
+    from workbench.viz.roofline import cold_start, roofline
 
 __all__ = [
     "choose",
+    "cold_start",
     "html_report",
     "latency_distribution",
+    "roofline",
     "speedup",
     "throughput_vs_batch",
     "write_report",
@@ -28,6 +31,8 @@ _MODULE_OF = {
     "throughput_vs_batch": "figures",
     "html_report": "report",
     "write_report": "report",
+    "roofline": "roofline",
+    "cold_start": "roofline",
 }
 
 
