@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from workbench.api import RuntimeList, export, inspect, load, runtimes
     from workbench.artifact import Artifact, TensorSpec
     from workbench.bench.measurement import Measurement
+    from workbench.compare import Comparison, compare
     from workbench.errors import (
         ExportError,
         InputError,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from workbench.inspect.summary import Summary
     from workbench.jupyter.dashboard import Dashboard
     from workbench.jupyter.training import TrainingPlot
+    from workbench.profile import Profile, profile
     from workbench.results import Results
     from workbench.runtimes import Runtime, RuntimeConfig, register
     from workbench.store.sqlite import Store, open_store
@@ -39,6 +41,8 @@ _WHERE = {
     "load": "workbench.api",
     "inspect": "workbench.api",  # the folder workbench/inspect/ is callable too
     "benchmark": "workbench.study",
+    "profile": "workbench.profile",  # the module workbench/profile.py is callable too
+    "Profile": "workbench.profile",
     "runtimes": "workbench.api",  # the folder workbench/runtimes/ is callable too
     "RuntimeList": "workbench.api",
     "Artifact": "workbench.artifact",
@@ -46,6 +50,8 @@ _WHERE = {
     "ParityReport": "workbench.export.parity",
     "Summary": "workbench.inspect.summary",
     "Results": "workbench.results",
+    "compare": "workbench.compare",  # the module workbench/compare.py is callable too
+    "Comparison": "workbench.compare",
     "Measurement": "workbench.bench.measurement",
     "Runtime": "workbench.runtimes",
     "RuntimeConfig": "workbench.runtimes",
@@ -67,12 +73,14 @@ _WHERE = {
 
 __all__ = [
     "Artifact",
+    "Comparison",
     "Dashboard",
     "ExportError",
     "InputError",
     "Measurement",
     "ModelFileError",
     "ParityReport",
+    "Profile",
     "Results",
     "Runtime",
     "RuntimeConfig",
@@ -89,10 +97,12 @@ __all__ = [
     "WorkbenchWarning",
     "__version__",
     "benchmark",
+    "compare",
     "export",
     "inspect",
     "load",
     "open_store",
+    "profile",
     "register",
     "runtimes",
 ]

@@ -62,6 +62,10 @@ def _write(
         environment = results.environment
         plots = results.plot()
         figures.extend(plots if isinstance(plots, list) else [plots])
+        if any(item.ok for item in results.measurements):
+            figures.append(results.plot("cold-start"))
+            if results.flops_per_sample and results.peak_gflops:
+                figures.append(results.plot("roofline"))
         sections.append((f"Results: {target}", STYLE + results._repr_html_()))
         warnings = noise_lines(results)
         if warnings:
@@ -73,10 +77,12 @@ def _write(
 
 
 def noise_lines(results: Results) -> list[str]:
-    """One sentence per cell whose numbers the machine's noise puts in doubt."""
-    return [
-        f"{item.cell.describe()}: other processes used {item.noise_cores:.2f} cores while it "
-        "ran (above 0.2); close them or re-run on a quiet machine."
-        for item in results.measurements
-        if item.noisy
-    ]
+    """One sentence per cell whose numbers noise puts in doubt: busy cores, outliers, shifts."""
+    from workbench.bench.shifts import noise_warning
+
+    lines = []
+    for item in results.measurements:
+        warning = noise_warning(item) if item.ok else None
+        if warning:
+            lines.append(f"{item.cell.describe()}: {warning}")
+    return lines
