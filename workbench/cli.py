@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from workbench._arguments import add_dims, add_sweep, parse_dims
 from workbench._version import __version__
 from workbench.errors import InputError, UnknownRuntimeError, WorkbenchError
 
@@ -48,52 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = verbs.add_parser("inspect", help="summarise an .onnx file")
     summary.add_argument("model", help="path of the .onnx file")
-    summary.add_argument(
-        "--dims",
-        nargs="*",
-        default=[],
-        metavar="NAME=SIZE",
-        help="sizes for symbolic dimensions, e.g. seq=128",
-    )
+    add_dims(summary)
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     bench = verbs.add_parser("bench", help="benchmark an .onnx file on several runtimes")
     bench.add_argument("model", help="path of the .onnx file")
-    bench.add_argument(
-        "-r",
-        "--runtime",
-        action="append",
-        dest="runtimes",
-        metavar="RUNTIME",
-        help="runtime, repeatable: onnxruntime, openvino, "
-        "onnxruntime:opt=basic, openvino:hint=throughput (default: all)",
-    )
-    bench.add_argument(
-        "-b",
-        "--batch-size",
-        nargs="+",
-        type=int,
-        default=[1],
-        dest="batch_sizes",
-        metavar="N",
-        help="batch sizes (default: 1)",
-    )
-    bench.add_argument(
-        "-t",
-        "--threads",
-        nargs="+",
-        type=int,
-        default=None,
-        metavar="N",
-        help="thread counts (default: each runtime's own)",
-    )
-    bench.add_argument(
-        "--budget",
-        type=float,
-        default=2.0,
-        metavar="SECONDS",
-        help="measuring time per cell at most (default: 2)",
-    )
+    add_sweep(bench, budget_s=2.0)
     bench.add_argument(
         "--timeout",
         type=float,
@@ -101,13 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="a worker silent this long is killed (default: 60)",
     )
-    bench.add_argument(
-        "--dims",
-        nargs="*",
-        default=[],
-        metavar="NAME=SIZE",
-        help="sizes for symbolic dimensions other than the batch",
-    )
+    add_dims(bench)
     bench.add_argument("--json", action="store_true", help="print JSON records")
     bench.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
 
@@ -185,7 +140,7 @@ def _runtimes(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     import workbench
 
-    summary = workbench.inspect(args.model, dims=_dims(args.dims) or None)
+    summary = workbench.inspect(args.model, dims=parse_dims(args.dims))
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary)
     return 0
 
@@ -200,7 +155,7 @@ def _bench(args: argparse.Namespace) -> int:
         threads=args.threads or (None,),
         budget_s=args.budget,
         timeout_s=args.timeout,
-        dims=_dims(args.dims) or None,
+        dims=parse_dims(args.dims),
         progress=sys.stderr.isatty() and not args.json,
     )
     if args.json:
@@ -263,16 +218,6 @@ def _json_value(value: Any) -> Any:
     if hasattr(value, "item"):
         return _json_value(value.item())
     return value
-
-
-def _dims(items: Sequence[str]) -> dict[str, int]:
-    found = {}
-    for item in items:
-        name, sep, size = item.partition("=")
-        if not sep or not size.isdigit():
-            raise InputError(f"--dims takes NAME=SIZE pairs such as seq=128; got {item!r}.")
-        found[name] = int(size)
-    return found
 
 
 _VERBS = {

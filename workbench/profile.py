@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from workbench import _html
 from workbench._callable import make_callable
 from workbench.artifact import Artifact, load
+from workbench.bench.feeds import feeds_for
 from workbench.bench.process import WorkerDiedError, WorkerFailedError, WorkerProcess
 from workbench.errors import InputError, RuntimeNotAvailableError, WorkbenchError
 from workbench.runtimes import ModelRef, Runtime, RuntimeConfig, get
@@ -161,7 +162,7 @@ def profile(
     for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise InputError(f"{name} must be a positive whole number; got {value!r}.")
-    feeds = _feeds(artifact, inputs, dims)(int(batch_size))
+    feeds = feeds_for(artifact, inputs, dims)(int(batch_size))
 
     reply, info = _run_profiler(
         artifact, engine, config, feeds=feeds, runs=int(runs), threads=threads, timeout_s=timeout_s
@@ -215,17 +216,6 @@ def _runtime(runtime: str | RuntimeConfig) -> tuple[RuntimeConfig, Runtime]:
         )
     engine.check_options(config)
     return config, engine
-
-
-def _feeds(artifact: Artifact, inputs: Any, dims: dict[str, int] | None) -> Any:
-    from workbench.bench import feeds
-
-    if inputs is not None:
-        return feeds.from_values(artifact, inputs)
-    examples = getattr(artifact, "_example_feeds", None)
-    if examples is not None:
-        return feeds.from_examples(artifact, examples)
-    return feeds.random_feeds(artifact, dims)
 
 
 def _run_profiler(

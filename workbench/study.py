@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench._session import scratch_dir
 from workbench.artifact import Artifact
+from workbench.bench.feeds import feeds_for
 from workbench.bench.measurement import Cell, Measurement
 from workbench.bench.stats import LatencyStats
 from workbench.errors import InputError, RuntimeNotAvailableError, WorkbenchError
@@ -25,7 +26,6 @@ from workbench.executors.local import LocalExecutor, SweepPlan
 from workbench.runtimes import ModelRef, Runtime, RuntimeConfig, registry
 
 if TYPE_CHECKING:
-    from workbench.bench.feeds import Feeds
     from workbench.results import Results
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def benchmark(
     thread_counts = _thread_counts(threads)
     if isinstance(budget_s, bool) or not isinstance(budget_s, numbers.Real) or not budget_s > 0:
         raise InputError(f"budget_s must be a positive number of seconds; got {budget_s!r}.")
-    feeds = _feeds(artifact, framework, inputs, dims)
+    feeds = feeds_for(artifact, inputs, dims)
     for batch in batches:
         feeds(batch)  # a batch size the model cannot take is refused before any worker starts
 
@@ -281,17 +281,6 @@ def _whole(value: Any) -> int | None:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     return None
-
-
-def _feeds(artifact: Artifact, framework: Any, inputs: Any, dims: Any) -> Feeds:
-    from workbench.bench import feeds
-
-    if inputs is not None:
-        return feeds.from_values(artifact, inputs)
-    examples = getattr(artifact, "_example_feeds", None)
-    if examples is not None:
-        return feeds.from_examples(artifact, examples)
-    return feeds.random_feeds(artifact, dims)
 
 
 def _model_ref(

@@ -138,3 +138,15 @@ def check_input(model: str, spec: TensorSpec, value: np.ndarray) -> None:
 
 def _signature(specs: Sequence[TensorSpec]) -> str:
     return ", ".join(str(spec) for spec in specs)
+
+
+def feeds_for(
+    artifact: Artifact, inputs: Any = None, dims: Mapping[str, int] | None = None
+) -> Feeds:
+    """The inputs given, else the examples an exported artifact carries, else random data."""
+    if inputs is not None:
+        return from_values(artifact, inputs)
+    examples = getattr(artifact, "_example_feeds", None)
+    if examples is not None:
+        return from_examples(artifact, examples)
+    return random_feeds(artifact, dims)

@@ -15,6 +15,8 @@ from IPython.core.magic import Magics, line_magic, magics_class, needs_local_sco
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
+from workbench._arguments import add_dims, add_sweep, parse_dims
+from workbench.errors import InputError
 from workbench.jupyter.display import show_figure
 
 VERBS = ("export", "inspect", "bench", "runtimes", "help")
@@ -55,50 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = verbs.add_parser("inspect", help="summarise a model", add_help=True)
     summary.add_argument("target", help="an Artifact's name or an .onnx path")
-    summary.add_argument(
-        "--dims",
-        nargs="*",
-        default=[],
-        metavar="NAME=SIZE",
-        help="sizes for symbolic dimensions, e.g. seq=128",
-    )
+    add_dims(summary)
 
     bench = verbs.add_parser("bench", help="benchmark on several runtimes", add_help=True)
     bench.add_argument("target", help="an Artifact, a torch model or an .onnx path")
     bench.add_argument("inputs", nargs="?", help="example inputs, for a torch model")
-    bench.add_argument(
-        "-r",
-        "--runtime",
-        action="append",
-        dest="runtimes",
-        metavar="RUNTIME",
-        help="runtime, repeatable (default: every available one)",
-    )
-    bench.add_argument(
-        "-b",
-        "--batch-size",
-        nargs="+",
-        type=int,
-        default=[1],
-        dest="batch_sizes",
-        metavar="N",
-        help="batch sizes (default: 1)",
-    )
-    bench.add_argument(
-        "-t",
-        "--threads",
-        nargs="+",
-        type=int,
-        metavar="N",
-        help="thread counts (default: each runtime's own)",
-    )
-    bench.add_argument(
-        "--budget",
-        type=float,
-        default=1.0,
-        metavar="SECONDS",
-        help="measuring time per cell at most (default: 1)",
-    )
+    add_sweep(bench, budget_s=1.0)
     bench.add_argument(
         "-o",
         dest="return_results",
@@ -149,7 +113,11 @@ class WorkbenchMagics(Magics):
     def _inspect(self, args: argparse.Namespace, scope: _Scope) -> Any:
         import workbench
 
-        return workbench.inspect(scope.target(args.target), dims=_dims(args.dims) or None)
+        try:
+            dims = parse_dims(args.dims)
+        except InputError as error:
+            raise UsageError(str(error)) from None
+        return workbench.inspect(scope.target(args.target), dims=dims)
 
     def _bench(self, args: argparse.Namespace, scope: _Scope) -> Any:
         import workbench
@@ -223,16 +191,6 @@ class _Scope:
         if name.endswith(".onnx") or "/" in name or "\\" in name:
             return name
         return self.value(name, "an Artifact, a torch model, or an .onnx path")
-
-
-def _dims(items: list[str]) -> dict[str, int]:
-    found = {}
-    for item in items:
-        name, sep, size = item.partition("=")
-        if not sep or not size.isdigit():
-            raise UsageError(f"--dims takes NAME=SIZE pairs such as seq=128; got {item!r}.")
-        found[name] = int(size)
-    return found
 
 
 def register(ipython: Any) -> None:
