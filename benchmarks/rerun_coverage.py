@@ -11,7 +11,7 @@ is run again N times. Two figures come out:
   Goal: at least 90% on a quiet machine.
 
 It also estimates that wander: the pooled standard deviation of the log of each cell's median
-across runs, which is what ``workbench.compare.RUN_TO_RUN`` stands for.
+across runs, which is what ``workbench.bench.stats.RUN_TO_RUN`` stands for.
 
 Each run's noise is printed as well (other processes' CPU time, and the noise warnings), since a
 busy machine explains a low figure.
@@ -99,10 +99,10 @@ def _noise_line(results: Any) -> str:
 def _figures(runs: list[Any]) -> dict[str, Any]:
     """Coverage of the first run's intervals by the re-runs, and compare's verdicts on pairs."""
     import workbench
-    from workbench.bench.stats import bootstrap_ratio_rounds
+    from workbench.bench.stats import bootstrap_ratio_rounds, rerun_interval
 
     first = {m.cell: m for m in runs[0].measurements if m.ok}
-    by_samples, by_rounds, spreads = [], [], []
+    by_samples, by_rounds, by_rerun, spreads = [], [], [], []
     for later in runs[1:]:
         for item in later.measurements:
             origin = first.get(item.cell)
@@ -113,6 +113,8 @@ def _figures(runs: list[Any]) -> dict[str, Any]:
             # The interval of the first run's median alone: its ratio to a constant 1.
             alone = bootstrap_ratio_rounds(origin.round_medians_ms, [1.0])
             by_rounds.append(alone.low <= median <= alone.high)
+            low, high = rerun_interval(stats)
+            by_rerun.append(low <= median <= high)
             spreads.append(median / stats.median_ms - 1)
 
     pairs = list(itertools.combinations(runs, 2))
@@ -121,6 +123,7 @@ def _figures(runs: list[Any]) -> dict[str, Any]:
     return {
         "reruns_inside_sample_interval": _share(by_samples),
         "reruns_inside_round_interval": _share(by_rounds),
+        "reruns_inside_rerun_interval": _share(by_rerun),
         "rerun_median_change_abs_median": sorted(abs(s) for s in spreads)[len(spreads) // 2],
         "rerun_median_change_max": max(spreads, key=abs),
         "run_to_run_sd": _run_to_run(runs),
@@ -149,16 +152,20 @@ def _share(flags: list[bool]) -> float:
 
 
 def _report(figures: dict[str, Any], runs: list[Any]) -> None:
-    from workbench.compare import RUN_TO_RUN
+    from workbench.bench.stats import RUN_TO_RUN
 
     cells = len(runs[0].measurements)
     goal = figures["pairs_not_distinguishable"] >= 0.9
+    covered = figures["reruns_inside_rerun_interval"] >= 0.9
     print(
         f"\n{len(runs)} runs of {cells} cells\n"
         f"re-run medians inside run 1's 95% interval from the calls:  "
         f"{figures['reruns_inside_sample_interval']:.0%}\n"
         f"re-run medians inside run 1's 95% interval from the rounds: "
         f"{figures['reruns_inside_round_interval']:.0%}\n"
+        f"re-run medians inside run 1's re-run interval (rerun_low_ms..rerun_high_ms): "
+        f"{figures['reruns_inside_rerun_interval']:.0%}; goal 90% -> "
+        f"{'met' if covered else 'NOT met'}\n"
         f"re-run medians moved by {figures['rerun_median_change_abs_median']:.1%} typically, "
         f"at most {figures['rerun_median_change_max']:+.1%}\n"
         f"run-to-run wander of a cell's median (pooled sd): {figures['run_to_run_sd']:.1%} "

@@ -26,6 +26,8 @@ QUICK = {"budget_s": 0.2, "warmup_s": 0.02, "min_rounds": 2, "progress": False}
 ENGINES = ("torch", "onnxruntime", "openvino")
 PROVIDERS = {"torch": "cpu", "onnxruntime": "CPUExecutionProvider", "openvino": "CPU"}
 COLUMNS = {
+    "rerun_low_ms",
+    "rerun_high_ms",
     "flops_per_sample",
     "gflops_per_s",
     "share_of_peak",

@@ -144,3 +144,18 @@ def test_the_winner_is_tied_only_with_runtimes_its_rounds_cannot_separate():
 
     alone = Results((slow, fast), current_environment(), "m", "0" * 64, "slow")
     assert alone.winners() == {(1, None): "fast"}
+
+
+def test_the_rerun_interval_adds_run_to_run_wander_to_the_sampling_error():
+    import math
+
+    from workbench.bench.stats import LatencyStats, rerun_interval
+
+    stats = LatencyStats(100, 1.0, 1.0, 0.1, 1.2, 1.5, 0.9, 0.99, 1.01)
+    low, high = rerun_interval(stats, run_to_run=0.0)
+    assert low == pytest.approx(math.exp(-math.sqrt(2) * math.log(1 / 0.99)))
+    assert high == pytest.approx(math.exp(math.sqrt(2) * math.log(1.01)))
+    wide_low, wide_high = rerun_interval(stats, run_to_run=0.02)
+    between = 1.959964 * math.log1p(0.02)
+    assert wide_high == pytest.approx(math.exp(math.sqrt(2) * math.hypot(math.log(1.01), between)))
+    assert wide_low < low < 1.0 < high < wide_high

@@ -16,6 +16,7 @@ from workbench._callable import make_callable
 from workbench.bench.shifts import noise_warning
 from workbench.bench.stats import (
     MIN_ROUNDS,
+    RUN_TO_RUN,
     Ratio,
     bootstrap_ratio,
     bootstrap_ratio_rounds,
@@ -30,13 +31,10 @@ if TYPE_CHECKING:
     from workbench.results import Results
     from workbench.store.environment import Environment
 
-RUN_TO_RUN = 0.02
-"""How much a whole run's level wanders from one run to the next (relative standard deviation);
-within-run data cannot see it, so each cell's interval is widened by it."""
-# NOTE: benchmarks/rerun_coverage.py measured 0.9% and 1.4% (single-threaded cells, a two-core
-# virtual machine with other work on it); 2% leaves a margin. Pass run_to_run=0 to judge by
-# within-run data alone, or more on a machine known to drift more (multi-threaded eager PyTorch
-# on a busy machine moved by far more than any allowance).
+# NOTE: RUN_TO_RUN (in workbench.bench.stats) is how much a whole run's level wanders from one
+# run to the next; within-run data cannot see it, so each cell's interval is widened by it. Pass
+# run_to_run=0 to judge by within-run data alone, or more on a machine known to drift more
+# (multi-threaded eager PyTorch on a busy machine moved by far more than any allowance).
 
 _Key = tuple[str, int, "int | None"]
 _FIELD_NAMES = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.bench.measurement import Cell, Measurement
-from workbench.bench.stats import Ratio, ratio_over_rounds
+from workbench.bench.stats import Ratio, ratio_over_rounds, rerun_interval
 from workbench.runtimes.base import RuntimeConfig
 from workbench.store.environment import Environment, current_environment
 
@@ -164,6 +164,8 @@ class Results:
             "ci_high_ms",
         ):
             row[name] = getattr(stats, name) if stats else nan
+        # Where a re-run's median should fall: the within-run interval plus run-to-run wander.
+        row["rerun_low_ms"], row["rerun_high_ms"] = rerun_interval(stats) if stats else (nan, nan)
         row.update(
             {
                 "throughput_per_s": item.throughput_per_s,

@@ -161,6 +161,32 @@ def bootstrap_ratio_rounds(
     return Ratio(*ratio, count, "round medians")
 
 
+RUN_TO_RUN = 0.02
+"""Relative standard deviation assumed for a whole run's level, from run to run.
+
+NOTE: measured at 0.9–1.4% on a 2-core VM (benchmarks/rerun_coverage.py); the default leaves
+room above that. Within-run intervals cannot see this wander at all.
+"""
+
+
+def rerun_interval(
+    stats: LatencyStats, run_to_run: float = RUN_TO_RUN, z: float = _Z95
+) -> tuple[float, float]:
+    """Where the median of a re-run of the same cell should fall, 95% of the time.
+
+    Two runs differ by their sampling error and by their levels, each run having both: on the
+    log scale the interval is √2 times the within-run half-width and the run-to-run spread
+    added in quadrature.
+    """
+    median = stats.median_ms
+    if not (median > 0 and stats.ci_low_ms > 0 and stats.ci_high_ms > 0):
+        return (math.nan, math.nan)
+    between = z * math.log1p(run_to_run)
+    below = math.sqrt(2) * math.hypot(math.log(median / stats.ci_low_ms), between)
+    above = math.sqrt(2) * math.hypot(math.log(stats.ci_high_ms / median), between)
+    return (median * math.exp(-below), median * math.exp(above))
+
+
 def widened(ratio: Ratio, run_to_run: float, z: float = _Z95) -> Ratio:
     """The ratio of two separate runs with room made for how much a run's level wanders.
 
