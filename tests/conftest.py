@@ -31,3 +31,20 @@ def no_staging_left():
         assert leftovers == [], f"staging folders left behind in {folder}: {leftovers}"
 
     return check
+
+
+@pytest.fixture
+def registered():
+    """Registers runtimes for one test and removes them afterwards."""
+    from workbench.runtimes import register, unregister
+
+    names = []
+
+    def add(runtime) -> str:
+        register(runtime)
+        names.append(runtime.name)
+        return runtime.name
+
+    yield add
+    for name in names:
+        unregister(name)

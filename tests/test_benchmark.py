@@ -19,7 +19,6 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 import workbench
-from workbench.runtimes import Runtime, register, unregister
 
 BUDGET_S = 0.3
 QUICK = {"budget_s": 0.2, "warmup_s": 0.02, "min_rounds": 2, "progress": False}
@@ -78,21 +77,6 @@ def results(artifact) -> workbench.Results:
     return workbench.benchmark(
         artifact, runtimes=list(ENGINES), batch_sizes=(1, 4), budget_s=BUDGET_S, progress=False
     )
-
-
-@pytest.fixture
-def registered():
-    """Registers runtimes for one test and removes them afterwards."""
-    names = []
-
-    def add(runtime: Runtime) -> str:
-        register(runtime)
-        names.append(runtime.name)
-        return runtime.name
-
-    yield add
-    for name in names:
-        unregister(name)
 
 
 @pytest.fixture(autouse=True)

@@ -30,21 +30,6 @@ def artifact(mlp_artifact) -> workbench.Artifact:
     return mlp_artifact
 
 
-@pytest.fixture
-def registered():
-    """Registers runtimes for one test and removes them afterwards."""
-    names = []
-
-    def add(runtime: Runtime) -> str:
-        register(runtime)
-        names.append(runtime.name)
-        return runtime.name
-
-    yield add
-    for name in names:
-        unregister(name)
-
-
 @pytest.fixture(autouse=True)
 def _no_worker_survives():
     yield

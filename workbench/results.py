@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.bench.measurement import Cell, Measurement
-from workbench.bench.stats import Ratio, ratio_over_rounds, rerun_interval
+from workbench.bench.stats import STAT_NAMES, Ratio, ratio_over_rounds, rerun_interval
 from workbench.runtimes.base import RuntimeConfig
 from workbench.store.environment import Environment, current_environment
 
@@ -152,17 +152,7 @@ class Results:
             "status": item.status,
             "cause": item.cause,
         }
-        for name in (
-            "n",
-            "median_ms",
-            "mean_ms",
-            "std_ms",
-            "p90_ms",
-            "p99_ms",
-            "min_ms",
-            "ci_low_ms",
-            "ci_high_ms",
-        ):
+        for name in STAT_NAMES:
             row[name] = getattr(stats, name) if stats else nan
         # Where a re-run's median should fall: the within-run interval plus run-to-run wander.
         row["rerun_low_ms"], row["rerun_high_ms"] = rerun_interval(stats) if stats else (nan, nan)

@@ -84,6 +84,10 @@ def summarize(samples_ns: Sequence[int]) -> LatencyStats:
     )
 
 
+STAT_NAMES = tuple(field.name for field in dataclasses.fields(LatencyStats))
+"""The statistics of a cell, in the order tables show them."""
+
+
 @dataclass(frozen=True)
 class Ratio:
     """A speed-up with its 95% interval; above 1 the candidate is faster."""

@@ -9,20 +9,8 @@ from dataclasses import asdict
 from typing import Any
 
 from workbench.bench.measurement import Cell, Measurement, Parity
-from workbench.bench.stats import LatencyStats
+from workbench.bench.stats import STAT_NAMES, LatencyStats
 from workbench.runtimes.base import RuntimeConfig
-
-_STATS = (
-    "n",
-    "median_ms",
-    "mean_ms",
-    "std_ms",
-    "p90_ms",
-    "p99_ms",
-    "min_ms",
-    "ci_low_ms",
-    "ci_high_ms",
-)
 
 
 def pack(values: Any, dtype: str) -> bytes:
@@ -63,7 +51,7 @@ def measurement_row(item: Measurement) -> dict[str, Any]:
         "sample_dtype": dtype,
         "round_medians": pack(item.round_medians_ms, "float64") if item.round_medians_ms else None,
     }
-    for name in _STATS:
+    for name in STAT_NAMES:
         row[name] = getattr(item.stats, name) if item.stats else None
     return row
 
@@ -73,7 +61,7 @@ def row_to_measurement(row: dict[str, Any]) -> Measurement:
     cell = Cell(RuntimeConfig(row["engine"], options), row["batch_size"], row["threads"])
     stats = None
     if row["n"]:
-        stats = LatencyStats(**{name: row[name] for name in _STATS})
+        stats = LatencyStats(**{name: row[name] for name in STAT_NAMES})
     parity = Parity(**json.loads(row["parity"])) if row["parity"] else None
     return Measurement(
         cell=cell,
