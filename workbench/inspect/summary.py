@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import _html
 from workbench.artifact import Artifact, TensorSpec, load, read_graph
-from workbench.errors import ModelFileError
+from workbench.errors import InputError, ModelFileError
 from workbench.inspect.flops import count_flops, forget_weight_values, infer_shapes
 from workbench.inspect.graph import count_parameters, describe, op_key, walk_graphs
+
+if TYPE_CHECKING:
+    from workbench.profile import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ class Summary:
     ``flops`` is a lower bound; it is None when no compute node could be counted at all.
     ``parameters`` counts the elements of every initializer, small shape constants included.
     ``graph`` describes nodes and edges for a graph viewer and never holds weight values.
+    ``timings`` is the per-node overlay of a profile, once ``with_timings`` attached one.
     """
 
     path: Path
@@ -50,6 +55,7 @@ class Summary:
     flops_unknown_nodes: tuple[str, ...]
     dims: dict[str, int]
     graph: dict[str, Any] = field(compare=False)
+    timings: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -58,6 +64,34 @@ class Summary:
     @property
     def flops_is_lower_bound(self) -> bool:
         return bool(self.flops_unknown_nodes)
+
+    def with_timings(self, profile: Profile | Mapping[str, Any]) -> Summary:
+        """The same summary with per-node times, which the JupyterLab graph view paints.
+
+        ``profile`` is a :class:`workbench.Profile` of this model or its ``overlay()``.
+        """
+        overlay = profile if isinstance(profile, Mapping) else profile.overlay()
+        if not isinstance(overlay.get("nodes"), Mapping):
+            raise InputError(
+                "with_timings takes a workbench.Profile or its overlay() dict, with per-node "
+                f"times under 'nodes'; got a {type(profile).__name__} without them."
+            )
+        known = {node["name"] for node in _all_nodes(self.graph)}
+        if known and not known & set(overlay["nodes"]):
+            raise InputError(
+                f"None of the profiled nodes is in {self.name}: the profile is of another model. "
+                "Profile this model and attach that profile."
+            )
+        return dataclasses.replace(self, timings=dict(overlay))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The interactive graph for JupyterLab, with HTML and text for other front ends."""
+        graph = {"version": 1, "name": self.name, "graph": self.graph, "timings": self.timings}
+        return {
+            GRAPH_MIME_TYPE: graph,
+            "text/html": self._repr_html_(),
+            "text/plain": str(self),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain data that ``json.dumps`` accepts."""
@@ -160,6 +194,17 @@ def inspect(
 
 
 _OP_HEADERS = ("op type", "nodes", "FLOPs")
+
+GRAPH_MIME_TYPE = "application/vnd.workbench.graph+json"
+"""The output type the JupyterLab extension draws as an interactive graph."""
+
+
+def _all_nodes(graph: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = list(graph["nodes"])
+    for node in graph["nodes"]:
+        for subgraph in node.get("subgraphs", {}).values():
+            nodes.extend(_all_nodes(subgraph))
+    return nodes
 
 
 def _op_rows(summary: Summary) -> list[tuple[str, str, str]]:
