@@ -33,6 +33,7 @@ COLUMNS = {
     "model",
     "runtime",
     "engine",
+    "variant",
     "provider",
     "batch_size",
     "threads",

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from workbench.inspect.summary import Summary
     from workbench.jupyter.dashboard import Dashboard
     from workbench.jupyter.training import TrainingPlot
+    from workbench.optimize.lab import optimize
+    from workbench.optimize.search import Tuning, autotune
+    from workbench.optimize.variant import Variant, Variants
     from workbench.profile import Profile, profile
     from workbench.results import Results
     from workbench.runtimes import Runtime, RuntimeConfig, register
@@ -69,6 +72,11 @@ _WHERE = {
     "Store": "workbench.store.sqlite",
     "open_store": "workbench.store.sqlite",
     "StoreError": "workbench.errors",
+    "optimize": "workbench.optimize.lab",  # the folder workbench/optimize/ is callable too
+    "autotune": "workbench.optimize.search",
+    "Tuning": "workbench.optimize.search",
+    "Variant": "workbench.optimize.variant",
+    "Variants": "workbench.optimize.variant",
 }
 
 __all__ = [
@@ -92,16 +100,21 @@ __all__ = [
     "Summary",
     "TensorSpec",
     "TrainingPlot",
+    "Tuning",
     "UnknownRuntimeError",
+    "Variant",
+    "Variants",
     "WorkbenchError",
     "WorkbenchWarning",
     "__version__",
+    "autotune",
     "benchmark",
     "compare",
     "export",
     "inspect",
     "load",
     "open_store",
+    "optimize",
     "profile",
     "register",
     "runtimes",

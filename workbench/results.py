@@ -145,6 +145,7 @@ class Results:
             "model": self.model,
             "runtime": item.cell.label,
             "engine": item.cell.config.name,
+            "variant": item.cell.variant,
             "provider": item.provider,
             "batch_size": item.cell.batch_size,
             "threads": item.cell.threads,

@@ -16,20 +16,24 @@ NOISE_LIMIT_CORES = 0.2
 
 @dataclass(frozen=True)
 class Cell:
-    """One point of a sweep: a runtime configuration, a batch size and a thread count."""
+    """One point of a sweep: a runtime configuration, a batch size and a thread count.
+
+    ``variant`` names the model variant the cell runs (``""``: the sweep's one model).
+    """
 
     config: RuntimeConfig
     batch_size: int
     threads: int | None
+    variant: str = ""
 
     @property
     def label(self) -> str:
-        return self.config.label
+        return f"{self.config.label} [{self.variant}]" if self.variant else self.config.label
 
     @property
     def group(self) -> tuple[str, int | None]:
         """Cells of one group share a worker process."""
-        return (self.config.label, self.threads)
+        return (self.label, self.threads)
 
     def describe(self) -> str:
         threads = "default threads" if self.threads is None else f"{self.threads} threads"

@@ -112,6 +112,13 @@ class Worker:
             )
         return profile(feeds, runs, warmup_runs)
 
+    def do_call(self, function: str, kwargs: dict[str, Any]) -> Any:
+        """Call ``module:name`` with keyword arguments: model transformations run here too."""
+        import importlib
+
+        module, _, name = function.partition(":")
+        return getattr(importlib.import_module(module), name)(**kwargs)
+
     def do_close(self) -> Any:
         if self.session is not None:
             self.session.close()
@@ -128,7 +135,8 @@ def _error_reply(exc: BaseException) -> tuple[str, dict[str, str]]:
     elif isinstance(exc, InputError):
         kind = "input"
     else:
-        kind = "failed"
+        # An exception may name its own kind: a pass that finds nothing to do is no failure.
+        kind = getattr(exc, "worker_kind", "failed")
     message = str(exc).strip() or type(exc).__name__
     return (
         "error",

@@ -12,7 +12,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,12 @@ class SweepPlan:
     timeout_s: float = 60.0
     memory_limit_mb: float | None = None
     seed: int = 0
+    variants: Mapping[str, ModelRef] = field(default_factory=dict)
+    """The model each named variant runs; a cell with no variant runs ``model``."""
+    similarity_floors: Mapping[str, float] = field(default_factory=dict)
+    """Variants computed at lower precision (fp16, int8), whose outputs cannot meet float32
+    tolerances: each is judged by the cosine similarity of its outputs with the reference's,
+    which must reach the floor given here."""
 
     @property
     def load_timeout_s(self) -> float:
@@ -293,7 +299,7 @@ def _spawn(plan: SweepPlan, group: _Group, cell: Cell) -> None:
     group.worker.send(
         "load",
         runtime=cloudpickle.dumps(group.runtime),
-        model=plan.model,
+        model=plan.variants.get(cell.variant, plan.model) if cell.variant else plan.model,
         config=cell.config,
         threads=cell.threads,
     )
@@ -323,6 +329,8 @@ def _meets_precision(plan: SweepPlan, state: _CellState) -> bool:
 def _parity(plan: SweepPlan, state: _CellState, reference: _CellState | None) -> Parity | None:
     if reference is None or state is reference or state.outputs is None:
         return None
+    if state.cell.variant in plan.similarity_floors:
+        return _similarity(plan, state, reference)
     rows = compare_outputs(
         plan.output_names, reference.outputs or [], state.outputs, batch_size=state.cell.batch_size
     )
@@ -336,6 +344,33 @@ def _parity(plan: SweepPlan, state: _CellState, reference: _CellState | None) ->
         max_rel=max(row.max_rel for row in rows),
         worst_output=worst.name,
         detail=worst.problem,
+    )
+
+
+def _similarity(plan: SweepPlan, state: _CellState, reference: _CellState) -> Parity:
+    import numpy as np
+
+    floor = plan.similarity_floors[state.cell.variant]
+    worst, worst_name, max_abs = 1.0, "", 0.0
+    expected, actual = reference.outputs or [], state.outputs or []
+    for index, (want, got) in enumerate(zip(expected, actual, strict=False)):
+        a = np.asarray(want, dtype=np.float64).ravel()
+        b = np.asarray(got, dtype=np.float64).ravel()
+        if a.shape != b.shape:
+            worst, worst_name = -1.0, plan.output_names[index]
+            continue
+        norm = np.linalg.norm(a) * np.linalg.norm(b)
+        similarity = float(a @ b / norm) if norm > 0 else float(np.array_equal(a, b))
+        max_abs = max(max_abs, float(np.max(np.abs(a - b))) if a.size else 0.0)
+        if similarity < worst:
+            worst, worst_name = similarity, plan.output_names[index]
+    return Parity(
+        reference=reference.cell.label,
+        ok=len(expected) == len(actual) and worst >= floor,
+        max_abs=max_abs,
+        max_rel=float("nan"),
+        worst_output=worst_name,
+        detail=f"cosine similarity {worst:.5f} (lower precision; the floor is {floor:g})",
     )
 
 

@@ -12,6 +12,8 @@ from workbench.bench.measurement import Cell, Measurement, Parity
 from workbench.bench.stats import STAT_NAMES, LatencyStats
 from workbench.runtimes.base import RuntimeConfig
 
+_VARIANT = "variant"
+
 
 def pack(values: Any, dtype: str) -> bytes:
     import numpy as np
@@ -46,7 +48,11 @@ def measurement_row(item: Measurement) -> dict[str, Any]:
         "provider": item.provider,
         "threads_used": item.threads_used,
         "parity": json.dumps(asdict(item.parity)) if item.parity else None,
-        "details": json.dumps(item.details, default=str),
+        # NOTE: the variant a cell ran travels in the details, which needs no new column.
+        "details": json.dumps(
+            {**item.details, **({_VARIANT: item.cell.variant} if item.cell.variant else {})},
+            default=str,
+        ),
         "samples": pack(item.samples_ns, dtype) if item.samples_ns else None,
         "sample_dtype": dtype,
         "round_medians": pack(item.round_medians_ms, "float64") if item.round_medians_ms else None,
@@ -58,7 +64,9 @@ def measurement_row(item: Measurement) -> dict[str, Any]:
 
 def row_to_measurement(row: dict[str, Any]) -> Measurement:
     options = tuple(tuple(pair) for pair in json.loads(row["options"] or "[]"))
-    cell = Cell(RuntimeConfig(row["engine"], options), row["batch_size"], row["threads"])
+    details = json.loads(row["details"] or "{}")
+    variant = str(details.pop(_VARIANT, ""))
+    cell = Cell(RuntimeConfig(row["engine"], options), row["batch_size"], row["threads"], variant)
     stats = None
     if row["n"]:
         stats = LatencyStats(**{name: row[name] for name in STAT_NAMES})
@@ -78,7 +86,7 @@ def row_to_measurement(row: dict[str, Any]) -> Measurement:
         stop_reason=row["stop_reason"] or "",
         provider=row["provider"] or "",
         threads_used=row["threads_used"],
-        details=json.loads(row["details"] or "{}"),
+        details=details,
     )
 
 

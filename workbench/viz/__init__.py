@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workbench.viz.figures import choose, latency_distribution, speedup, throughput_vs_batch
+    from workbench.viz.optimize import pareto_figure, variants_figure, waterfall_figure
     from workbench.viz.report import html_report, write_report
     from workbench.viz.roofline import cold_start, roofline
 
@@ -18,9 +19,12 @@ __all__ = [
     "cold_start",
     "html_report",
     "latency_distribution",
+    "pareto_figure",
     "roofline",
     "speedup",
     "throughput_vs_batch",
+    "variants_figure",
+    "waterfall_figure",
     "write_report",
 ]
 
@@ -33,6 +37,9 @@ _MODULE_OF = {
     "write_report": "report",
     "roofline": "roofline",
     "cold_start": "roofline",
+    "pareto_figure": "optimize",
+    "variants_figure": "optimize",
+    "waterfall_figure": "optimize",
 }
 
 
