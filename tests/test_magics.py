@@ -161,3 +161,24 @@ def test_unload_removes_the_magic_and_load_brings_it_back(ip) -> None:
     assert "wb" not in ip.magics_manager.magics["line"]
     ip.run_line_magic("load_ext", "workbench")
     assert "wb" in ip.magics_manager.magics["line"]
+
+
+def test_optimize_and_autotune_verbs(ip, tmp_path: Path) -> None:
+    ip.run_cell(
+        "import numpy as np\nimport workbench\n"
+        "x_val = np.random.default_rng(0).standard_normal((64, 8)).astype('float32')\n"
+        f"small = workbench.export(model, x, {str(tmp_path / 'small.onnx')!r})\n"
+    )
+    variants = run(ip, "optimize small -p slim int8-dynamic --data x_val -q")
+    assert isinstance(variants, workbench.Variants)
+    assert [v.name for v in variants] == ["fp32", "slim", "int8-dynamic"]
+    assert variants.get("slim").metric_name == "agreement"
+
+    tuning = run(
+        ip, "autotune small --data x_val --metric agreement -r onnxruntime -t 1 -q --budget 2"
+    )
+    assert isinstance(tuning, workbench.Tuning)
+    assert tuning.recommendation is not None
+    assert tuning.recommendation.runtime == "onnxruntime"
+    with pytest.raises(UsageError, match="no variable 'nothing'"):
+        run(ip, "autotune small --data nothing -q")

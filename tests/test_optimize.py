@@ -279,7 +279,8 @@ def test_a_callable_metric_gets_the_outputs_and_labels(mlp_artifact, tmp_path):
 
 
 def test_calibration_data_of_the_wrong_shape_names_the_input(mlp_artifact):
-    with pytest.raises(workbench.InputError, match=r"Input 'input' .* size 16 in dimension 1") as error:
+    wrong = r"Input 'input' .* size 16 in dimension 1"
+    with pytest.raises(workbench.InputError, match=wrong) as error:
         optimize(mlp_artifact, ["int8-static"], data=_rows(10, features=16), progress=False)
     assert "expected float32[batch, 32]" in str(error.value)
     with pytest.raises(workbench.InputError, match="dtype float64"):

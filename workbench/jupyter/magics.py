@@ -19,7 +19,7 @@ from workbench._arguments import add_dims, add_sweep, parse_dims
 from workbench.errors import InputError
 from workbench.jupyter.display import show_figure
 
-VERBS = ("export", "inspect", "bench", "runtimes", "help")
+VERBS = ("export", "inspect", "bench", "optimize", "autotune", "runtimes", "help")
 
 
 class _Parser(MagicArgumentParser):
@@ -73,12 +73,60 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", dest="quiet", action="store_true", help="no progress bar, table or plots"
     )
 
+    optimize = verbs.add_parser("optimize", help="make variants by chains of passes", add_help=True)
+    optimize.add_argument("target", help="an Artifact, a torch model or an .onnx path")
+    optimize.add_argument("inputs", nargs="?", help="example inputs, for a torch model")
+    optimize.add_argument(
+        "-p",
+        "--passes",
+        nargs="+",
+        metavar="CHAIN",
+        help="chains such as ort-all slim+fp16 int8-dynamic (default: every pass)",
+    )
+    _add_task(optimize)
+    optimize.add_argument("-q", dest="quiet", action="store_true", help="no progress bar")
+
+    tune = verbs.add_parser(
+        "autotune", help="search passes, runtimes and threads for the best", add_help=True
+    )
+    tune.add_argument("target", help="an Artifact, a torch model or an .onnx path")
+    tune.add_argument("inputs", nargs="?", help="example inputs, for a torch model")
+    _add_task(tune)
+    tune.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.01,
+        metavar="X",
+        help="largest metric drop from fp32 to accept (default: 0.01)",
+    )
+    tune.add_argument(
+        "--budget", type=float, default=60.0, metavar="SECONDS", help="measuring time in all"
+    )
+    tune.add_argument("-b", "--batch-size", type=int, default=1, metavar="N", dest="batch_size")
+    tune.add_argument("-t", "--threads", nargs="+", type=int, metavar="N", help="thread counts")
+    tune.add_argument(
+        "-r", "--runtime", action="append", dest="runtimes", metavar="RUNTIME", help="repeatable"
+    )
+    tune.add_argument(
+        "-q", dest="quiet", action="store_true", help="no progress bar, table or plots"
+    )
+
     listing = verbs.add_parser("runtimes", help="engines, versions and providers", add_help=True)
     listing.add_argument("--no-probe", action="store_true", help="do not import the engines")
 
     helper = verbs.add_parser("help", help="help on one verb", add_help=True)
     helper.add_argument("topic", nargs="?", choices=VERBS[:-1], help="a verb")
     return parser
+
+
+def _add_task(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="NAME", help="samples of the task (calibration, metric)")
+    parser.add_argument("--labels", metavar="NAME", help="their labels")
+    parser.add_argument(
+        "--metric",
+        metavar="METRIC",
+        help="accuracy, agreement, cosine, or the name of a function metric(outputs, labels)",
+    )
 
 
 _PARSER = build_parser()
@@ -140,6 +188,40 @@ class WorkbenchMagics(Magics):
                 show_figure(figure)
         return results if args.return_results else None
 
+    def _optimize(self, args: argparse.Namespace, scope: _Scope) -> Any:
+        import workbench
+
+        target = scope.target(args.target)
+        inputs = scope.value(args.inputs, "example inputs") if args.inputs else None
+        return workbench.optimize(
+            target,
+            args.passes,
+            example_inputs=inputs,
+            progress=not args.quiet,
+            **_task(args, scope),
+        )
+
+    def _autotune(self, args: argparse.Namespace, scope: _Scope) -> Any:
+        import workbench
+
+        target = scope.target(args.target)
+        inputs = scope.value(args.inputs, "example inputs") if args.inputs else None
+        tuning = workbench.autotune(
+            target,
+            inputs,
+            max_drop=args.max_drop,
+            budget_s=args.budget,
+            batch_size=args.batch_size,
+            threads=args.threads,
+            runtimes=args.runtimes,
+            progress=not args.quiet,
+            **_task(args, scope),
+        )
+        if not args.quiet:
+            show_figure(tuning.plot())
+            show_figure(tuning.waterfall())
+        return tuning
+
     def _runtimes(self, args: argparse.Namespace, scope: _Scope) -> Any:
         import workbench
 
@@ -155,8 +237,25 @@ class WorkbenchMagics(Magics):
 WorkbenchMagics.wb.__doc__ = (
     _PARSER.format_help() + "\nExamples:\n  artifact = %wb export model x -o model.onnx\n"
     "  %wb inspect artifact\n  results = %wb bench artifact -b 1 32 --budget 0.5 -o\n"
+    "  variants = %wb optimize artifact -p ort-all int8-dynamic --data x_val\n"
+    "  tuning = %wb autotune artifact --data x_val --labels y_val --max-drop 0.01\n"
     "  %wb runtimes\n  %wb help bench\n"
 )
+
+
+def _task(args: argparse.Namespace, scope: _Scope) -> dict[str, Any]:
+    """data, labels and metric of the optimize and autotune verbs, from the notebook."""
+    from workbench.optimize.metrics import NAMES
+
+    found: dict[str, Any] = {}
+    if args.data:
+        found["data"] = scope.value(args.data, "the task's samples (an array or a dict)")
+    if args.labels:
+        found["labels"] = scope.value(args.labels, "the labels of the samples")
+    if args.metric:
+        known = args.metric in NAMES
+        found["metric"] = args.metric if known else scope.value(args.metric, "a metric function")
+    return found
 
 
 def _verb_parser(verb: str) -> argparse.ArgumentParser:

@@ -63,7 +63,11 @@ class Choice:
 
     @property
     def label(self) -> str:
-        threads = "default threads" if self.threads is None else f"{self.threads} threads"
+        threads = (
+            "default threads"
+            if self.threads is None
+            else f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+        )
         return f"{self.variant} on {self.runtime}, {threads}"
 
 
@@ -549,7 +553,9 @@ def _reason(  # noqa: PLR0917 - one private call site
         parts.append(f"{ratio.value:.2f}× ONNX Runtime fp32 [{ratio.low:.2f}, {ratio.high:.2f}]")
     metric = by_name[choice.variant].metric_name
     if not math.isnan(choice.drop):
-        parts.append(f"{metric} drop {choice.drop:+.4f} within the budget of {max_drop:g}")
+        parts.append(
+            f"{metric or 'metric'} drop {choice.drop:+.4f} within the budget of {max_drop:g}"
+        )
     text = "; ".join(parts)
     if chosen is fastest:
         return text + ". It is the fastest cell within the accuracy budget."
