@@ -36,8 +36,8 @@ class GraphContentProvider implements IContentProvider {
       path: localPath,
       type: 'file',
       writable: false,
-      created: '',
-      last_modified: '',
+      created: new Date().toISOString(),
+      last_modified: new Date().toISOString(),
       mimetype: 'application/json',
       format: 'text',
       content: null
@@ -51,7 +51,15 @@ class GraphContentProvider implements IContentProvider {
     if (!response.ok) {
       throw new Error(errorMessage(text, response.status));
     }
-    return { ...model, content: text, size: text.length };
+    const stamp = (JSON.parse(text) as { last_modified?: unknown }).last_modified;
+    const modified = typeof stamp === 'string' ? stamp : new Date().toISOString();
+    return {
+      ...model,
+      content: text,
+      size: text.length,
+      created: modified,
+      last_modified: modified
+    };
   }
 
   save(): Promise<Contents.IModel> {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -111,6 +112,9 @@ def describe_answer(model_path: Path, relative: str) -> str:
         "name": summary.name,
         "path": relative,
         "graph": summary.graph,
+        "last_modified": datetime.fromtimestamp(
+            model_path.stat().st_mtime, timezone.utc
+        ).isoformat(),
     }
     text = json.dumps(answer, separators=(",", ":"))
     if len(text) > MAX_ANSWER_BYTES:
