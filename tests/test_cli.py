@@ -166,3 +166,31 @@ def test_demo_end_to_end_writes_its_report(tmp_path: Path) -> None:
     assert "Environment" in page
     accuracy = float(done.stdout.split("test accuracy ")[1].split("%")[0])
     assert accuracy > 80.0
+
+
+def test_optimize_and_autotune_from_a_shell(linear_model: Path, tmp_path: Path) -> None:
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(1).standard_normal((64, 16)).astype(np.float32))
+
+    made = workbench(
+        "optimize", str(linear_model), "-p", "slim", "int8-dynamic", "fusion",
+        "--data", str(data), "-o", str(tmp_path / "variants"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "int8-dynamic [ok]" in made.stdout
+    assert "fusion [skipped]: not a transformer" in made.stdout
+    assert (tmp_path / "variants" / "int8-dynamic.onnx").is_file()
+
+    html = tmp_path / "tune.html"
+    tuned = workbench(
+        "autotune", str(linear_model), "--data", str(data), "--budget", "3", "-t", "1",
+        "--html", str(html),
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr
+    assert tuned.stdout.startswith("Recommendation: ")
+    assert "onnxruntime" in tuned.stdout.splitlines()[0]
+    assert "Pareto front" in html.read_text()
+
+    wrong = workbench("optimize", str(linear_model), "--data", str(tmp_path / "nope.npy"))
+    assert wrong.returncode == 2
+    assert "could not be read" in wrong.stderr

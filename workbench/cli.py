@@ -31,7 +31,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="workbench", description="Export, check and benchmark ONNX models.")
+    parser = _Parser(
+        prog="workbench", description="Export, check, optimize and benchmark ONNX models."
+    )
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log each stage (-v) or everything (-vv)"
@@ -66,6 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON records")
     bench.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
 
+    optimize = verbs.add_parser("optimize", help="make variants of an .onnx file by passes")
+    optimize.add_argument("model", help="path of the .onnx file")
+    optimize.add_argument(
+        "-p", "--passes", nargs="+", metavar="CHAIN", help="chains such as ort-all slim+fp16"
+    )
+    _add_task(optimize)
+    optimize.add_argument("-o", "--output", metavar="DIR", help="folder of the variants")
+
+    tune = verbs.add_parser("autotune", help="find the fastest faithful variant, engine, threads")
+    tune.add_argument("model", help="path of the .onnx file")
+    _add_task(tune)
+    tune.add_argument("--max-drop", type=float, default=0.01, metavar="X")
+    tune.add_argument("--budget", type=float, default=60.0, metavar="SECONDS")
+    tune.add_argument("-b", "--batch-size", type=int, default=1, dest="batch_size", metavar="N")
+    tune.add_argument("-t", "--threads", nargs="+", type=int, metavar="N")
+    tune.add_argument("--html", metavar="PATH", help="also write the front and waterfall as HTML")
+
     report = verbs.add_parser("report", help="write the HTML report of a stored study")
     report.add_argument("study", help="the study's name")
     report.add_argument("-o", "--output", default=None, help="report path (default: STUDY.html)")
@@ -91,6 +110,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="measuring time per cell at most",
     )
     return parser
+
+
+def _add_task(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="samples of the task: a .npy array, or a .npz with one array per input",
+    )
+    parser.add_argument("--labels", metavar="FILE", help="their labels, a .npy array")
+    parser.add_argument(
+        "--metric", choices=("accuracy", "agreement", "cosine"), help="the task metric"
+    )
+
+
+def _task(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    found: dict[str, Any] = {"metric": args.metric}
+    for name in ("data", "labels"):
+        path = getattr(args, name)
+        if path is None:
+            continue
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise InputError(
+                f"--{name} {path} could not be read as a .npy or .npz file ({error})."
+            ) from None
+        found[name] = dict(loaded) if hasattr(loaded, "files") else loaded
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,6 +222,50 @@ def _bench(args: argparse.Namespace) -> int:
     return 0 if any(item.ok for item in results.measurements) else 1
 
 
+def _optimize(args: argparse.Namespace) -> int:
+    import workbench
+
+    variants = workbench.optimize(
+        args.model,
+        args.passes,
+        out_dir=args.output,
+        progress=sys.stderr.isatty(),
+        **_task(args),
+    )
+    print(variants)
+    return 0 if all(v.status in ("ok", "skipped") for v in variants) else 1
+
+
+def _autotune(args: argparse.Namespace) -> int:
+    import workbench
+
+    tuning = workbench.autotune(
+        args.model,
+        max_drop=args.max_drop,
+        budget_s=args.budget,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        progress=sys.stderr.isatty(),
+        **_task(args),
+    )
+    print(tuning)
+    if args.html:
+        from workbench._html import escape
+        from workbench.viz.report import write_report
+
+        path = write_report(
+            args.html,
+            f"autotune of {args.model}",
+            [tuning.plot(), tuning.waterfall()],
+            [
+                ("Recommendation", f"<p>{escape(tuning.reason)}</p>"),
+                ("Cells", tuning._repr_html_()),
+            ],
+        )
+        print(f"report written to {path}", file=sys.stderr)
+    return 0 if tuning.recommendation is not None else 1
+
+
 def _report(args: argparse.Namespace) -> int:
     from workbench.report import report_from_store
 
@@ -224,6 +317,8 @@ _VERBS = {
     "runtimes": _runtimes,
     "inspect": _inspect,
     "bench": _bench,
+    "optimize": _optimize,
+    "autotune": _autotune,
     "report": _report,
     "studies": _studies,
     "demo": _demo,

@@ -177,6 +177,7 @@ def autotune(
     runtimes: Sequence[str | RuntimeConfig] | None = None,
     passes: Sequence[str] | None = None,
     store: Any = None,
+    exhaustive: bool = False,
     progress: bool = True,
 ) -> Tuning:
     """Search passes × runtimes × threads for the fastest faithful cell within ``max_drop``.
@@ -186,7 +187,9 @@ def autotune(
     fp16 and int8 cannot be known. ``budget_s`` is the measuring time of the whole search
     (worker start-up and model loading come on top). ``threads`` defaults to 1 and every core;
     ``runtimes`` to ONNX Runtime and OpenVINO where installed, with PyTorch eager as the
-    reference when the model is at hand. Returns a :class:`Tuning`.
+    reference when the model is at hand. ``exhaustive=True`` skips the screen and measures
+    every cell side by side with the whole budget: slower, and the yardstick that the pruned
+    search is checked against. Returns a :class:`Tuning`.
     """
     from workbench.optimize.lab import optimize
     from workbench.study import _resolve_target
@@ -220,15 +223,21 @@ def autotune(
     reference = [Cell(RuntimeConfig("torch"), batch_size, n) for n in thread_counts]
     if framework is None:
         reference = []
-    budget = _Budget(budget_s)
-    screen = _sweep(
-        artifact, variants, cells + reference, budget.screen(len(cells)), data, progress
-    )
-    drops = {v.name: v.drop for v in variants}
-    kept = _survivors(screen, variants, max_drop, drops)
-    floor = [c for c in cells if c.variant == "fp32" and c.config == FLOOR]
-    final_cells = list(dict.fromkeys([*kept, *floor, *reference]))
-    final = _sweep(artifact, variants, final_cells, budget.final(len(final_cells)), data, progress)
+    budget = _Budget(budget_s, screen_share=0.0 if exhaustive else 0.3)
+    if exhaustive:
+        every = [*cells, *reference]
+        final = _sweep(artifact, variants, every, budget.final(len(every)), data, progress)
+        screen, kept = final, cells
+    else:
+        screen = _sweep(
+            artifact, variants, cells + reference, budget.screen(len(cells)), data, progress
+        )
+        kept = _survivors(screen, variants, max_drop)
+        floor = [c for c in cells if c.variant == "fp32" and c.config == FLOOR]
+        final_cells = list(dict.fromkeys([*kept, *floor, *reference]))
+        final = _sweep(
+            artifact, variants, final_cells, budget.final(len(final_cells)), data, progress
+        )
     table = _table(screen, final, variants, max_drop, kept)
     choice, reason = _recommend(final, variants, max_drop, table)
     if choice is not None:
@@ -262,7 +271,7 @@ class _Budget:
         return min(1.0, max(0.15, self.total_s * self.screen_share / max(cells, 1)))
 
     def final(self, cells: int) -> float:
-        return min(10.0, max(0.5, self.total_s * (1 - self.screen_share) / max(cells, 1)))
+        return min(10.0, max(0.3, self.total_s * (1 - self.screen_share) / max(cells, 1)))
 
 
 def _engines(runtimes: Sequence[str | RuntimeConfig] | None) -> list[RuntimeConfig]:
@@ -357,9 +366,7 @@ def _eligible(variant: Variant, max_drop: float) -> str | None:
     return None
 
 
-def _survivors(
-    screen: Results, variants: Variants, max_drop: float, drops: Mapping[str, float]
-) -> list[Cell]:
+def _survivors(screen: Results, variants: Variants, max_drop: float) -> list[Cell]:
     by_name = {v.name: v for v in variants}
     usable = [
         m
