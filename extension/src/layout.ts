@@ -104,7 +104,8 @@ export function layout(input: LayoutInput, options: Partial<LayoutOptions> = {})
     rank: rank[v] ?? 0
   }));
 
-  const routes = new Map<string, number[]>();
+  const routes = new Map<number, number[]>();
+  const count = input.nodes.length;
   pairs.forEach(([from, to], i) => {
     const chain = chains[i] ?? [];
     const points: number[] = [];
@@ -114,7 +115,7 @@ export function layout(input: LayoutInput, options: Partial<LayoutOptions> = {})
         v === from ? (work.height[v] ?? 0) / 2 : v === to ? -(work.height[v] ?? 0) / 2 : 0;
       points.push((x[v] ?? 0) - left, y + half);
     }
-    const key = `${from},${to}`;
+    const key = from * count + to;
     routes.set(key, flipped.has(key) ? reversePoints(points) : points);
   });
 
@@ -125,7 +126,7 @@ export function layout(input: LayoutInput, options: Partial<LayoutOptions> = {})
     if (from === undefined || to === undefined || from === to) {
       continue;
     }
-    const route = routes.get(`${from},${to}`) ?? routes.get(`${to},${from}`);
+    const route = routes.get(from * count + to) ?? routes.get(to * count + from);
     if (route !== undefined) {
       edges.push({ source: edge.source, target: edge.target, points: route });
     }
@@ -138,15 +139,16 @@ export function layout(input: LayoutInput, options: Partial<LayoutOptions> = {})
 
 /** Edges as index pairs, each pair once, without self loops or unknown ends. */
 function uniquePairs(edges: LayoutEdgeInput[], index: Map<string, number>): [number, number][] {
-  const seen = new Set<string>();
+  const seen = new Set<number>();
   const pairs: [number, number][] = [];
+  const count = index.size;
   for (const edge of edges) {
     const from = index.get(edge.source);
     const to = index.get(edge.target);
     if (from === undefined || to === undefined || from === to) {
       continue;
     }
-    const key = from < to ? `${from},${to}` : `${to},${from}`;
+    const key = from < to ? from * count + to : to * count + from;
     if (!seen.has(key)) {
       seen.add(key);
       pairs.push([from, to]);
@@ -156,11 +158,11 @@ function uniquePairs(edges: LayoutEdgeInput[], index: Map<string, number>): [num
 }
 
 /** Reverse, in place, the edges that close a cycle; returns the keys of the reversed pairs. */
-function acyclic(count: number, pairs: [number, number][]): Set<string> {
+function acyclic(count: number, pairs: [number, number][]): Set<number> {
   const out: number[][] = Array.from({ length: count }, () => []);
   pairs.forEach(([from], i) => out[from]?.push(i));
   const state = new Uint8Array(count); // 0 unseen, 1 on the stack, 2 done
-  const flipped = new Set<string>();
+  const flipped = new Set<number>();
   for (let start = 0; start < count; start++) {
     if (state[start] !== 0) {
       continue;
@@ -183,7 +185,7 @@ function acyclic(count: number, pairs: [number, number][]): Set<string> {
       if (state[w] === 1) {
         pair[0] = w;
         pair[1] = v;
-        flipped.add(`${w},${v}`);
+        flipped.add(w * count + v);
       } else if (state[w] === 0) {
         state[w] = 1;
         stack.push([w, 0]);
