@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from workbench.jupyter.training import TrainingPlot
     from workbench.optimize.lab import optimize
     from workbench.optimize.search import Tuning, autotune
+    from workbench.optimize.sensitivity import sensitivity
+    from workbench.optimize.sensitivity_result import Sensitivity
     from workbench.optimize.variant import Variant, Variants
     from workbench.profile import Profile, profile
     from workbench.results import Results
@@ -75,6 +77,8 @@ _WHERE = {
     "optimize": "workbench.optimize.lab",  # the folder workbench/optimize/ is callable too
     "autotune": "workbench.optimize.search",
     "Tuning": "workbench.optimize.search",
+    "sensitivity": "workbench.optimize.sensitivity",
+    "Sensitivity": "workbench.optimize.sensitivity_result",
     "Variant": "workbench.optimize.variant",
     "Variants": "workbench.optimize.variant",
 }
@@ -94,6 +98,7 @@ __all__ = [
     "RuntimeConfig",
     "RuntimeList",
     "RuntimeNotAvailableError",
+    "Sensitivity",
     "Store",
     "StoreError",
     "Study",
@@ -118,6 +123,7 @@ __all__ = [
     "profile",
     "register",
     "runtimes",
+    "sensitivity",
 ]
 
 

@@ -7,6 +7,8 @@ from workbench._callable import make_callable
 from workbench.optimize.lab import lineage, optimize
 from workbench.optimize.passes import PASSES, NotApplicable, Pass
 from workbench.optimize.search import Choice, Tuning, autotune
+from workbench.optimize.sensitivity import sensitivity
+from workbench.optimize.sensitivity_result import Sensitivity
 from workbench.optimize.variant import Guard, Variant, Variants
 
 __all__ = [
@@ -15,12 +17,14 @@ __all__ = [
     "Guard",
     "NotApplicable",
     "Pass",
+    "Sensitivity",
     "Tuning",
     "Variant",
     "Variants",
     "autotune",
     "lineage",
     "optimize",
+    "sensitivity",
 ]
 
 # NOTE: workbench.optimize(model) still optimizes after this folder has been imported.

@@ -148,8 +148,11 @@ class _Maker:
     worker: WorkerProcess | None = None
     outputs: dict[str, list[np.ndarray] | str] = field(default_factory=dict)
 
-    def make(self, parent: Variant, step: Pass, given: Mapping[str, Any]) -> Variant:
-        name = step.name if parent.name == "fp32" else f"{parent.name}+{step.name}"
+    def make(
+        self, parent: Variant, step: Pass, given: Mapping[str, Any], name: str | None = None
+    ) -> Variant:
+        """The variant ``step`` makes from ``parent``, named after its chain unless ``name``."""
+        name = name or (step.name if parent.name == "fp32" else f"{parent.name}+{step.name}")
         passes = (*parent.passes, step.name)
         precision = _lower(parent.precision, step.precision)
         engines = _engines(parent.engines, step.engines)

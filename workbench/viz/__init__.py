@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workbench.viz.figures import choose, latency_distribution, speedup, throughput_vs_batch
-    from workbench.viz.optimize import pareto_figure, variants_figure, waterfall_figure
+    from workbench.viz.optimize import (
+        pareto_figure,
+        sensitivity_figure,
+        variants_figure,
+        waterfall_figure,
+    )
     from workbench.viz.report import html_report, write_report
     from workbench.viz.roofline import cold_start, roofline
 
@@ -21,6 +26,7 @@ __all__ = [
     "latency_distribution",
     "pareto_figure",
     "roofline",
+    "sensitivity_figure",
     "speedup",
     "throughput_vs_batch",
     "variants_figure",
@@ -38,6 +44,7 @@ _MODULE_OF = {
     "roofline": "roofline",
     "cold_start": "roofline",
     "pareto_figure": "optimize",
+    "sensitivity_figure": "optimize",
     "variants_figure": "optimize",
     "waterfall_figure": "optimize",
 }

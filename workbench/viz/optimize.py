@@ -144,3 +144,56 @@ def _threads(value: object) -> str:
 
 def _drop(value: float) -> str:
     return "unknown" if value is None or math.isnan(value) else f"{value:+.4f}"
+
+
+def sensitivity_figure(layers: pd.DataFrame, curve: pd.DataFrame, title: str) -> go.Figure:
+    """Left, what keeping each group in fp32 wins back; right, the drop as groups stay fp32."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=2, column_widths=[0.45, 0.55], specs=[[{}, {"secondary_y": True}]],
+        subplot_titles=("metric won back in fp32, per group", "trade-off in ranked order"),
+    )  # fmt: skip
+    shown = layers.head(30).iloc[::-1]  # the most sensitive at the top
+    fig.add_trace(
+        go.Bar(
+            x=shown["recovered"],
+            y=[f"#{rank}" for rank in shown["rank"]],
+            orientation="h",
+            marker_color=["#cf222e" if flag else COLOURS[0] for flag in shown["worth_excluding"]],
+            customdata=list(
+                zip(shown["layer"].map(escape), shown["nodes"].map(escape), strict=True)
+            ),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>won back %{x:+.4f}"
+            "<extra></extra>",
+            showlegend=False,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=curve["kept"],
+            y=curve["drop"],
+            mode="lines+markers",
+            name="metric drop",
+            customdata=curve["added"].map(lambda name: escape(name) or "nothing (all int8)"),
+            hovertemplate="%{x} in fp32, last %{customdata}<br>drop %{y:+.4f}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=curve["kept"], y=curve["megabytes"], mode="lines", name="size, MiB",
+            line={"dash": "dot", "color": "#8c959f"}, hovertemplate="%{y:.3g} MiB<extra></extra>",
+        ),
+        row=1, col=2, secondary_y=True,
+    )  # fmt: skip
+    fig.update_xaxes(title="metric won back", row=1, col=1)
+    fig.update_yaxes(title="rank", row=1, col=1)
+    fig.update_xaxes(title="groups kept in fp32", dtick=1, row=1, col=2)
+    fig.update_yaxes(title="drop from fp32", row=1, col=2, secondary_y=False)
+    fig.update_yaxes(title="size, MiB", row=1, col=2, secondary_y=True)
+    fig.update_layout(template=TEMPLATE, title=escape(title))
+    return fig

@@ -3,6 +3,7 @@
 ONNX Runtime's quantizer leaves ``Gemm`` alone, and exporters emit ``Gemm`` for every linear
 layer, so the pass first rewrites each ``Gemm`` with a constant weight into ``MatMul`` + ``Add``
 (with ONNX Runtime's own rewrite); otherwise the "quantized" model would stay mostly fp32.
+A ``Gemm`` named in ``nodes_to_exclude`` stays fp32: its ``MatMul`` is excluded in its place.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ def run(
 
     model = ONNXModel(onnx.load(source))
     gemms = sum(node.op_type == "Gemm" for node in model.nodes())
+    excluded_outputs = [
+        node.output[0]
+        for node in model.nodes()
+        if node.op_type == "Gemm" and node.name and node.name in nodes_to_exclude
+    ]
     model.replace_gemm_with_matmul()
+    nodes_to_exclude = [*nodes_to_exclude, *_matmuls_making(model.nodes(), excluded_outputs)]
     rewritten = Path(target).with_suffix(".gemm.onnx")
     save(model.model, str(rewritten), external)
     try:
@@ -59,6 +66,24 @@ def run(
         Path(target).unlink()
         raise NotApplicable("ONNX Runtime's dynamic quantizer found no weight to quantize")
     return {"quantized": quantized, "gemm_rewritten": gemms, "per_channel": per_channel}
+
+
+def _matmuls_making(nodes: Sequence[Any], outputs: Sequence[str]) -> list[str]:
+    """The names of the MatMul nodes the rewrite put in place of the Gemm making each output.
+
+    NOTE: found through the tensors, so this holds however the rewrite names its nodes. A Gemm
+    becomes ``MatMul`` alone, or ``MatMul`` then ``Add`` when it has a bias.
+    """
+    producer = {output: node for node in nodes for output in node.output}
+    found = []
+    for output in outputs:
+        node = producer.get(output)
+        if node is not None and node.op_type == "Add":
+            feeding = [producer[name] for name in node.input if name in producer]
+            node = next((item for item in feeding if item.op_type == "MatMul"), None)
+        if node is not None and node.op_type == "MatMul" and node.name:
+            found.append(node.name)
+    return found
 
 
 def _check(facts: ModelFacts, options: Mapping[str, Any]) -> str | None:
