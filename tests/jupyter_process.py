@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+"""The browser of the browser tests: Debian's Chromium unless WORKBENCH_CHROMIUM names another."""
+
 SERVER_EXTENSION = "--ServerApp.jpserver_extensions={'workbench.jupyter.server': True}"
 
 

@@ -18,9 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the helper modules next to the other tests
 
 import extension_models  # noqa: E402 - importable once the folder above is on the path
-from jupyter_process import running  # noqa: E402
-
-CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+from jupyter_process import CHROMIUM, running  # noqa: E402
 
 
 def _missing() -> str | None:
