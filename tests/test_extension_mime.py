@@ -8,12 +8,20 @@ from pathlib import Path
 
 import extension_models
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
+from IPython.testing import globalipapp
 
 import workbench
 from workbench.errors import InputError
 
 GRAPH = "application/vnd.workbench.graph+json"
+
+
+def _formatter():
+    # NOTE: IPython's shared test shell, as the magics tests use; a second kind of shell
+    # instance in the same process is refused.
+    shell = globalipapp.get_ipython()
+    shell.display_formatter.formatters["text/html"].enabled = True
+    return shell.display_formatter
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +32,7 @@ def mlp_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_summary_displays_as_the_graph_with_fallbacks(mlp_path: Path) -> None:
     summary = workbench.inspect(mlp_path)
 
-    data, _ = InteractiveShell.instance().display_formatter.format(summary)
+    data, _ = _formatter().format(summary)
 
     assert set(data) >= {GRAPH, "text/html", "text/plain"}
     payload = data[GRAPH]

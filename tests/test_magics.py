@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
+from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 import workbench
@@ -16,7 +16,7 @@ import workbench
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
+    shell = globalipapp.get_ipython()
     # A terminal shell shows plain text only; a notebook front end asks for HTML too.
     shell.display_formatter.formatters["text/html"].enabled = True
     shell.run_line_magic("load_ext", "workbench")

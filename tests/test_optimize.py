@@ -294,3 +294,16 @@ def test_unknown_passes_and_bad_options_are_one_sentence(mlp_artifact):
         optimize(mlp_artifact, ["slim+slim"], progress=False)
     with pytest.raises(workbench.InputError, match=r"options\['fp16'\] must be a dict"):
         optimize(mlp_artifact, ["fp16"], options={"fp16": True}, progress=False)
+
+
+def test_the_verb_is_also_the_package():
+    import subprocess
+    import sys
+
+    code = (
+        "import workbench\n"
+        "print(callable(workbench.optimize), workbench.optimize.lineage.__name__,"
+        " workbench.optimize.sensitivity.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "lineage", "sensitivity"]

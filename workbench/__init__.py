@@ -74,7 +74,8 @@ _WHERE = {
     "Store": "workbench.store.sqlite",
     "open_store": "workbench.store.sqlite",
     "StoreError": "workbench.errors",
-    "optimize": "workbench.optimize.lab",  # the folder workbench/optimize/ is callable too
+    # The callable package itself, so that workbench.optimize.sensitivity(...) works too.
+    "optimize": "workbench.optimize",
     "autotune": "workbench.optimize.search",
     "Tuning": "workbench.optimize.search",
     "sensitivity": "workbench.optimize.sensitivity",
@@ -129,7 +130,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
+        module = importlib.import_module(_WHERE[name])
+        value = module if module.__name__ == f"workbench.{name}" else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
