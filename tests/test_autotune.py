@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -124,3 +125,17 @@ def test_bad_budgets_are_one_sentence(mlp_artifact):
         workbench.autotune(mlp_artifact, budget_s=0, progress=False)
     with pytest.raises(workbench.InputError, match="measures PyTorch eager as its reference"):
         workbench.autotune(mlp_artifact, runtimes=["torch"], progress=False)
+
+
+def test_a_much_faster_cell_is_not_a_tie_however_noisy_its_rounds():
+    variants = Variants([_variant("fp32", "fp32", 0.0), _variant("int8-static", "int8", 0.0)])
+    openvino = RuntimeConfig("openvino")
+    noisy = _measured("int8-static", 0.45, openvino)
+    # Rounds so scattered that the ratio's interval reaches below 1.
+    wild = tuple(ms * factor for ms, factor in zip(noisy.round_medians_ms, [0.2, 5.0] * 6, strict=True))
+    noisy = dataclasses.replace(noisy, round_medians_ms=wild)
+
+    choice, _reason = _recommend([_measured("fp32", 1.0), noisy], variants, 0.01, None)
+
+    assert choice.variant == "int8-static"
+    assert choice.runtime == "openvino"

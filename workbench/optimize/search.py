@@ -10,8 +10,9 @@ rounds):
    (they stay on the front, measured, but are never recommended).
 3. **Decide.** The survivors, ONNX Runtime fp32 at all optimizations (the floor) and PyTorch
    eager (the reference, when the model is at hand) are measured again with the larger share of
-   the budget. The fastest survivor wins; when its interval overlaps others', the one with the
-   smaller accuracy drop, then the one at full precision, is chosen. The recommendation is never
+   the budget. The fastest survivor wins; when others are within 5% of it and cannot be told
+   apart round by round, the one with the smaller accuracy drop, then the one at full precision,
+   is chosen. The recommendation is never
    slower than the floor and never over the accuracy budget.
 """
 
@@ -42,6 +43,9 @@ SEARCH_CHAINS = ("slim", "fusion", "fp16", "int8-dynamic", "fusion+int8-dynamic"
 anyway, so a saved ``ort-*`` graph changes load time, not speed."""
 PRUNE_FACTOR = 1.25
 """A screened cell slower than this many times the best in-budget cell is pruned."""
+TIE_MARGIN = 0.05
+"""Cells within this share of the fastest median, and not told apart round by round, are a tie;
+a wider gap is never a tie, however noisy the rounds were."""
 FLOOR = RuntimeConfig("onnxruntime")
 _PRECISION_ORDER = ("fp32", "fp16", "int8")
 
@@ -477,11 +481,15 @@ def _recommend(
         )
     eligible.sort(key=lambda m: m.stats.median_ms)  # type: ignore[union-attr]
     fastest = eligible[0]
+    limit = fastest.stats.median_ms * (1 + TIE_MARGIN)  # type: ignore[union-attr]
     tied = [
         m
         for m in eligible
         if m is fastest
-        or ratio_over_rounds(m.round_medians_ms, fastest.round_medians_ms).verdict != "faster"
+        or (
+            m.stats.median_ms <= limit  # type: ignore[union-attr]
+            and ratio_over_rounds(m.round_medians_ms, fastest.round_medians_ms).verdict != "faster"
+        )
     ]
 
     def preference(m: Measurement) -> tuple[Any, ...]:
