@@ -132,7 +132,9 @@ def test_a_much_faster_cell_is_not_a_tie_however_noisy_its_rounds():
     openvino = RuntimeConfig("openvino")
     noisy = _measured("int8-static", 0.45, openvino)
     # Rounds so scattered that the ratio's interval reaches below 1.
-    wild = tuple(ms * factor for ms, factor in zip(noisy.round_medians_ms, [0.2, 5.0] * 6, strict=True))
+    wild = tuple(
+        ms * factor for ms, factor in zip(noisy.round_medians_ms, [0.2, 5.0] * 6, strict=True)
+    )
     noisy = dataclasses.replace(noisy, round_medians_ms=wild)
 
     choice, _reason = _recommend([_measured("fp32", 1.0), noisy], variants, 0.01, None)
