@@ -42,7 +42,9 @@ SEARCH_CHAINS = ("slim", "fusion", "fp16", "int8-dynamic", "fusion+int8-dynamic"
 """Offline graph optimization is left out: ONNX Runtime runs every model at its ``all`` level
 anyway, so a saved ``ort-*`` graph changes load time, not speed."""
 PRUNE_FACTOR = 1.25
-"""A screened cell slower than this many times the best in-budget cell is pruned."""
+"""A screened cell slower than this many times the best in-budget cell is pruned..."""
+KEEP_FASTEST = 3
+"""...unless it is among this many fastest, so that a noisy screen cannot prune them all."""
 TIE_MARGIN = 0.05
 """Cells within this share of the fastest median, and not told apart round by round, are a tie;
 a wider gap is never a tie, however noisy the rounds were."""
@@ -383,8 +385,13 @@ def _survivors(screen: Results, variants: Variants, max_drop: float) -> list[Cel
     ]
     if not usable:
         return []
-    best = min(m.stats.median_ms for m in usable)  # type: ignore[union-attr]
-    return [m.cell for m in usable if m.stats.median_ms <= PRUNE_FACTOR * best]  # type: ignore[union-attr]
+    usable.sort(key=lambda m: m.stats.median_ms)  # type: ignore[union-attr]
+    best = usable[0].stats.median_ms  # type: ignore[union-attr]
+    return [
+        m.cell
+        for rank, m in enumerate(usable)
+        if rank < KEEP_FASTEST or m.stats.median_ms <= PRUNE_FACTOR * best  # type: ignore[union-attr]
+    ]
 
 
 def _table(
