@@ -307,3 +307,25 @@ def test_the_verb_is_also_the_package():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "lineage", "sensitivity"]
+
+
+def test_openvino_runs_a_converted_fp16_variant_with_the_right_inputs(cnn_artifact, tmp_path):
+    # The converter puts a Cast right after the input; OpenVINO then names the input port
+    # after the Cast's output first, and the feed must still reach it.
+    import onnxruntime
+
+    from workbench.runtimes import ModelRef, RuntimeConfig, get
+
+    half = optimize(cnn_artifact, "fp16", out_dir=tmp_path, progress=False).get("fp16")
+    images = np.random.default_rng(4).standard_normal((32, 1, 8, 8)).astype(np.float32)
+    expected = onnxruntime.InferenceSession(str(half.path)).run(None, {"input": images})[0]
+
+    session = get("openvino").load(ModelRef(half.artifact), RuntimeConfig("openvino"), None)
+    try:
+        got = session.run({"input": images})[0]
+        with pytest.raises(ValueError, match="no value was given for the model input"):
+            session.run({"other": images})
+    finally:
+        session.close()
+    assert got.shape == (32, 10)
+    assert np.abs(got - expected).max() < 0.05

@@ -83,7 +83,9 @@ class _OpenVinoSession(Session):
         self._profiling = profiling
         self._request = compiled.create_infer_request()
         self._precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-        self._inputs = {port.get_any_name() for port in compiled.inputs}
+        # NOTE: a port answers to several tensor names; a converted model's first name may be an
+        # internal one (a Cast's output) while the feed uses the graph input's name.
+        self._ports = [frozenset(port.get_names()) for port in compiled.inputs]
         self.info = SessionInfo(
             provider=device,
             threads=threads,
@@ -94,8 +96,18 @@ class _OpenVinoSession(Session):
             },
         )
 
-    def _own(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {name: value for name, value in feeds.items() if name in self._inputs}
+    def _own(self, feeds: Mapping[str, np.ndarray]) -> dict[int, np.ndarray]:
+        """The feed of each input port, by port index; a port without one is an error."""
+        own = {}
+        for index, names in enumerate(self._ports):
+            name = next((name for name in sorted(names) if name in feeds), None)
+            if name is None:
+                raise ValueError(
+                    f"no value was given for the model input {' / '.join(sorted(names))}; the "
+                    f"feeds hold {', '.join(sorted(feeds)) or 'nothing'}"
+                )
+            own[index] = feeds[name]
+        return own
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         import numpy as np
