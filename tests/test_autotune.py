@@ -16,12 +16,14 @@ from workbench.optimize.variant import Variant, Variants
 from workbench.runtimes import RuntimeConfig
 
 
-def test_autotune_on_a_tiny_model_returns_a_front_and_a_recommendation(mlp_artifact):
+def test_autotune_on_a_tiny_model_returns_a_front_and_a_recommendation(mlp_artifact, tmp_path):
     data = np.random.default_rng(3).standard_normal((128, 32)).astype(np.float32)
+    store = tmp_path / "tune.sqlite"
 
     tuning = workbench.autotune(
-        mlp_artifact, data=data, max_drop=0.02, budget_s=6, threads=[1], progress=False
-    )
+        mlp_artifact, data=data, max_drop=0.02, budget_s=6, threads=[1], store=store,
+        progress=False,
+    )  # fmt: skip
 
     table = tuning.table
     assert set(table["variant"]) >= {"fp32", "slim", "int8-dynamic", "int8-static"}
@@ -49,6 +51,13 @@ def test_autotune_on_a_tiny_model_returns_a_front_and_a_recommendation(mlp_artif
     steps = tuning.contributions()
     assert steps.iloc[-1]["median_ms"] == pytest.approx(choice.median_ms)
     assert "Recommendation" in str(tuning)
+    # The decisive round is kept as a run of a study, each cell with the variant it ran.
+    with workbench.open_store(store) as opened:
+        stored = [item for _row, item in opened.load(f"autotune:{mlp_artifact.name}")]
+        runs = opened.runs(f"autotune:{mlp_artifact.name}")
+    assert len(runs) == 1
+    assert {m.cell for m in stored} == {m.cell for m in tuning.final}
+    assert {m.cell.variant for m in stored} >= {"fp32", choice.variant}
 
 
 def _variant(name: str, precision: str, drop: float) -> Variant:

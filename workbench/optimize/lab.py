@@ -331,7 +331,7 @@ def _guard(
     head = [_first(array, rows) for array in expected]
     got = [_first(array, rows) for array in actual]
     errors = metrics_module.error_stats(names, head, got)
-    step_precision = variant.info.get("precision") or _step_precision(variant)
+    step_precision = _step_precision(variant)
     if step_precision == "fp32":
         rule = "the float32 tolerance |Δ| ≤ 1e-4 + 1e-3·|expected|"
         ok = errors.within_tolerance

@@ -254,6 +254,9 @@ def autotune(
             "status",
         ] = "recommended"
     scorer = next((v.metric_name for v in variants if v.metric_name), "")
+    if store is not None:
+        config = {"max_drop": max_drop, "budget_s": budget_s, "batch_size": batch_size}
+        _record_run(store, artifact, variants=variants, final=final, config=config, reason=reason)
     return Tuning(
         variants=variants,
         screen=screen,
@@ -589,6 +592,42 @@ def _reason(  # noqa: PLR0917 - one private call site
             "accuracy drop, higher precision or shorter chain."
         )
     return text + ". The fastest cell was not faster than ONNX Runtime fp32, which is kept."
+
+
+def _record_run(
+    store: Any,
+    artifact: Artifact,
+    *,
+    variants: Variants,
+    final: Results,
+    config: dict[str, Any],
+    reason: str,
+) -> None:
+    """The decisive measurements as one run of the study ``autotune:<model>``."""
+    from workbench.store.sqlite import Store, open_store
+    from workbench.studies import cell_fingerprint
+
+    handle = store if isinstance(store, Store) else open_store(store)
+    try:
+        environment = final.environment
+        fingerprint = handle.record_environment(environment)
+        study = f"autotune:{artifact.name}"
+        handle.ensure_study(study, config)
+        run = handle.start_run(study, fingerprint, note=reason)
+        made = {v.name: v.artifact for v in variants if v.artifact is not None}
+        for item in final:
+            model = made.get(item.cell.variant, artifact)
+            handle.add_measurement(
+                item,
+                study=study,
+                run=run,
+                fingerprint=cell_fingerprint(model.sha256, item.cell, environment),
+                artifact=model.sha256,
+                environment=fingerprint,
+            )
+    finally:
+        if handle is not store:
+            handle.close()
 
 
 def _prefixes(chain: str) -> list[str]:
