@@ -15,6 +15,7 @@ import { formatMs, formatShare, heat, largestShare } from './timings';
 const MIN_SCALE = 0.0005;
 const MAX_SCALE = 4;
 const CLICK_SLOP = 4;
+const PANEL_WIDTH = 340;
 
 export class GraphView extends Widget {
   private readonly canvas: HTMLCanvasElement;
@@ -194,7 +195,9 @@ export class GraphView extends Widget {
     }
     const { width, height } = this.canvasSize();
     const scale = Math.max(this.view.scale, 0.8);
-    this.view = { scale, x: width / 2 - node.x * scale, y: height / 2 - node.y * scale };
+    // The details panel covers the right side; centre in what stays visible.
+    const free = this.panel.hidden ? width : Math.max(width / 2, width - PANEL_WIDTH);
+    this.view = { scale, x: free / 2 - node.x * scale, y: height / 2 - node.y * scale };
   }
 
   private runSearch(step: boolean): void {
