@@ -85,7 +85,7 @@ def test_int8_is_never_recommended_where_it_is_slower_than_onnx_runtime_fp32():
     variants = Variants([_variant("fp32", "fp32", 0.0), _variant("int8-dynamic", "int8", 0.0)])
     final = [_measured("fp32", 1.0), _measured("int8-dynamic", 1.6)]
 
-    choice, reason = _recommend(final, variants, 0.01, None)
+    choice, reason = _recommend(final, variants, 0.01)
 
     assert choice.variant == "fp32"
     assert choice.runtime == "onnxruntime"
@@ -106,7 +106,7 @@ def test_a_faster_variant_over_the_accuracy_budget_is_not_recommended():
         _measured("int8-dynamic", 0.6),
     ]
 
-    choice, reason = _recommend(final, variants, 0.01, None)
+    choice, reason = _recommend(final, variants, 0.01)
 
     assert choice.variant == "int8-dynamic"
     assert choice.over_floor.value == pytest.approx(1 / 0.6, rel=0.05)
@@ -121,7 +121,7 @@ def test_a_tie_in_speed_goes_to_the_smaller_drop_and_full_precision():
     # fp16 on OpenVINO has the lower median, but round by round the two trade places.
     final = [_measured("fp32", 1.0), _measured("fp16", 0.99, openvino, phase=1)]
 
-    choice, reason = _recommend(final, variants, 0.01, None)
+    choice, reason = _recommend(final, variants, 0.01)
 
     assert choice.variant == "fp32"
     assert "Not distinguishable" in reason
@@ -146,7 +146,7 @@ def test_a_much_faster_cell_is_not_a_tie_however_noisy_its_rounds():
     )
     noisy = dataclasses.replace(noisy, round_medians_ms=wild)
 
-    choice, _reason = _recommend([_measured("fp32", 1.0), noisy], variants, 0.01, None)
+    choice, _reason = _recommend([_measured("fp32", 1.0), noisy], variants, 0.01)
 
     assert choice.variant == "int8-static"
     assert choice.runtime == "openvino"

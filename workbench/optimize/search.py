@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -245,7 +245,7 @@ def autotune(
             artifact, variants, final_cells, budget.final(len(final_cells)), data, progress
         )
     table = _table(screen, final, variants, max_drop, kept)
-    choice, reason = _recommend(final, variants, max_drop, table)
+    choice, reason = _recommend(final, variants, max_drop)
     if choice is not None:
         table.loc[
             (table["variant"] == choice.variant)
@@ -375,17 +375,24 @@ def _eligible(variant: Variant, max_drop: float) -> str | None:
     return None
 
 
-def _survivors(screen: Results, variants: Variants, max_drop: float) -> list[Cell]:
+def _candidates(
+    measured: Iterable[Measurement], variants: Variants, max_drop: float
+) -> list[Measurement]:
+    """Measured cells that may be recommended: right outputs, a variant within the budget."""
     by_name = {v.name: v for v in variants}
-    usable = [
+    return [
         m
-        for m in screen
+        for m in measured
         if m.ok
         and m.stats
         and m.cell.variant in by_name
         and _eligible(by_name[m.cell.variant], max_drop) is None
         and (m.parity is None or m.parity.ok)
     ]
+
+
+def _survivors(screen: Results, variants: Variants, max_drop: float) -> list[Cell]:
+    usable = _candidates(screen, variants, max_drop)
     if not usable:
         return []
     usable.sort(key=lambda m: m.stats.median_ms)  # type: ignore[union-attr]
@@ -468,22 +475,12 @@ def _front(table: pd.DataFrame) -> list[bool]:
 
 
 def _recommend(
-    final: Results, variants: Variants, max_drop: float, table: pd.DataFrame
+    final: Iterable[Measurement], variants: Variants, max_drop: float
 ) -> tuple[Choice | None, str]:
+    final = list(final)
     by_name = {v.name: v for v in variants}
-    floor = next(
-        (m for m in final if m.ok and m.cell.variant == "fp32" and m.cell.config == FLOOR), None
-    )
     eager = [m for m in final if m.ok and m.cell.config.name == "torch" and m.stats]
-    eligible = [
-        m
-        for m in final
-        if m.ok
-        and m.stats
-        and m.cell.variant in by_name
-        and _eligible(by_name[m.cell.variant], max_drop) is None
-        and (m.parity is None or m.parity.ok)
-    ]
+    eligible = _candidates(final, variants, max_drop)
     if not eligible:
         return None, (
             "nothing to recommend: no cell kept the outputs within the guard and the accuracy "
@@ -516,7 +513,7 @@ def _recommend(
     floors = [
         m for m in final if m.ok and m.cell.variant == "fp32" and m.cell.config == FLOOR and m.stats
     ]
-    best_floor = min(floors, key=lambda m: m.stats.median_ms) if floors else floor  # type: ignore[union-attr]
+    best_floor = min(floors, key=lambda m: m.stats.median_ms) if floors else None  # type: ignore[union-attr]
     if best_floor is not None and chosen is not best_floor:
         against_floor = ratio_over_rounds(best_floor.round_medians_ms, chosen.round_medians_ms)
         if against_floor.verdict == "slower":
