@@ -150,3 +150,14 @@ def test_a_much_faster_cell_is_not_a_tie_however_noisy_its_rounds():
 
     assert choice.variant == "int8-static"
     assert choice.runtime == "openvino"
+
+
+def test_a_busy_machine_is_named_in_the_reason():
+    variants = Variants([_variant("fp32", "fp32", 0.0)])
+    busy = dataclasses.replace(_measured("fp32", 1.0), noise_cores=0.9)
+
+    _choice, reason = _recommend([busy], variants, 0.01)
+
+    assert "other processes used up to 0.9 cores" in reason
+    _choice, quiet = _recommend([_measured("fp32", 1.0)], variants, 0.01)
+    assert "Caution" not in quiet

@@ -519,7 +519,15 @@ def _recommend(
         if against_floor.verdict == "slower":
             chosen = best_floor
     choice = _choice(chosen, by_name, best_floor, eager)
-    return choice, _reason(choice, fastest, tied, chosen, max_drop, by_name)
+    reason = _reason(choice, fastest, tied, chosen, max_drop, by_name)
+    noisy = [m.noise_cores for m in final if m.noisy]
+    if noisy:
+        reason += (
+            f" Caution: other processes used up to {max(noisy):.1f} cores while {len(noisy)} of "
+            f"the {len(final)} cells were measured; re-run on a quiet machine before trusting "
+            "the ranking."
+        )
+    return choice, reason
 
 
 def _choice(
