@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,25 @@ def test_jupyterlab_browser_check_passes(tmp_path: Path) -> None:
     assert done.returncode == 0, log[-4000:]
     assert "Browser test complete" in log
     assert "workbench.jupyter.server | extension was successfully loaded" in log
+
+
+def _listing(*command: str) -> str:
+    """What a ``jupyter`` listing prints, colours stripped (it writes to stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+
+
+def test_the_installed_extensions_are_listed_as_enabled() -> None:
+    lab = _listing("labextension", "list")
+    line = next((row for row in lab.splitlines() if "onnx-workbench" in row), "")
+    assert re.search(r"onnx-workbench v\S+ enabled\s+OK", line), lab
+
+    server = _listing("server", "extension", "list")
+    assert re.search(r"workbench\.jupyter\.server\s+enabled", server), server
+    assert re.search(r"workbench\.jupyter\.server\s+OK", server), server
