@@ -33,18 +33,31 @@ def no_staging_left():
     return check
 
 
+def _registering(register, unregister):
+    """Yields an ``add`` that registers things for one test; removes them afterwards."""
+    names = []
+
+    def add(thing) -> str:
+        register(thing)
+        names.append(thing.name)
+        return thing.name
+
+    yield add
+    for name in names:
+        unregister(name)
+
+
 @pytest.fixture
 def registered():
     """Registers runtimes for one test and removes them afterwards."""
     from workbench.runtimes import register, unregister
 
-    names = []
+    yield from _registering(register, unregister)
 
-    def add(runtime) -> str:
-        register(runtime)
-        names.append(runtime.name)
-        return runtime.name
 
-    yield add
-    for name in names:
-        unregister(name)
+@pytest.fixture
+def passes_registered():
+    """Registers optimization passes for one test and removes them afterwards."""
+    from workbench.optimize.passes import register, unregister
+
+    yield from _registering(register, unregister)

@@ -1,4 +1,4 @@
-"""Small ONNX models for the JupyterLab extension's tests and its performance script.
+"""Small ONNX models for the inspect and JupyterLab extension tests and the performance script.
 
 Built with onnx.helper, so no exporter runs: a model with weights whose value is easy to spot,
 one whose names are hostile HTML, one with If branches, and synthetic graphs of any size.

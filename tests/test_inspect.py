@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import extension_models
 import numpy as np
 import onnx
 import pytest
@@ -183,36 +184,8 @@ def test_weights_in_external_data_are_counted_without_being_read(tmp_path: Path)
     }
 
 
-def _if_graph() -> onnx.GraphProto:
-    then_branch = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["then_out"], name="then_relu")],
-        "then",
-        [],
-        [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, ["batch", 8])],
-    )
-    else_branch = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w_else"], ["else_out"], name="else_matmul")],
-        "else",
-        [],
-        [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, ["batch", 8])],
-        [_weight("w_else", 8, 8)],
-    )
-    node = helper.make_node(
-        "If", ["cond"], ["y"], name="branch", then_branch=then_branch, else_branch=else_branch
-    )
-    return helper.make_graph(
-        [node],
-        "branching",
-        [
-            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
-    )
-
-
 def test_if_subgraphs_are_nested_under_their_node(tmp_path: Path) -> None:
-    summary = inspect(_save(tmp_path, _if_graph(), "branching"))
+    summary = inspect(extension_models.branching(tmp_path / "branching.onnx"))
 
     (branch,) = summary.graph["nodes"]
     assert branch["op_type"] == "If"

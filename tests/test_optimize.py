@@ -26,22 +26,6 @@ def transformer_artifact(tmp_path_factory):
     return workbench.export(model, inputs, folder / "transformer.onnx")
 
 
-@pytest.fixture
-def passes_registered():
-    from workbench.optimize.passes import register, unregister
-
-    names = []
-
-    def add(step):
-        register(step)
-        names.append(step.name)
-        return step.name
-
-    yield add
-    for name in names:
-        unregister(name)
-
-
 def _ops(variant) -> set[str]:
     graph = onnx.load(str(variant.path), load_external_data=False).graph
     return {node.op_type for node in graph.node}
