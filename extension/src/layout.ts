@@ -6,7 +6,9 @@
  * path, put a small dummy node wherever an edge crosses a row, order each row by the barycentre
  * of its neighbours, then place nodes left to right as close to their neighbours as their order
  * and widths allow. Every step is linear or n log n in the nodes and edges, so 10,000 nodes take
- * a fraction of a second; the viewer still runs it in a worker for large graphs.
+ * a fraction of a second; the viewer still runs it in a worker for large graphs. elkjs and dagre
+ * were measured on the same graphs and are one to two orders of magnitude slower (dagre does not
+ * finish 10,000 nodes): see benchmarks/layout_libraries.sh and the README.
  *
  * Pure functions on plain data: no DOM, so it runs in a worker and under Node's test runner.
  */
