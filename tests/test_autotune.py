@@ -161,3 +161,59 @@ def test_a_busy_machine_is_named_in_the_reason():
     assert "other processes used up to 0.9 cores" in reason
     _choice, quiet = _recommend([_measured("fp32", 1.0)], variants, 0.01)
     assert "Caution" not in quiet
+
+
+def test_a_cell_that_loses_every_round_to_the_floor_is_not_recommended():
+    variants = Variants([_variant("fp32", "fp32", 0.0), _variant("int8-static", "int8", 0.0)])
+    # Its pooled median looks 10% faster, but round by round it is 20% slower than the floor.
+    lucky = dataclasses.replace(_measured("int8-static", 0.9), round_medians_ms=tuple([1.2] * 12))
+
+    choice, reason = _recommend([_measured("fp32", 1.0), lucky], variants, 0.01)
+
+    assert (choice.variant, choice.runtime) == ("fp32", "onnxruntime")
+    assert "was not faster than ONNX Runtime fp32, which is kept" in reason
+
+
+def test_a_recommendation_without_a_measured_floor_says_so():
+    variants = Variants([_variant("fp32", "fp32", 0.0), _variant("fp16", "fp16", 0.0)])
+    openvino = RuntimeConfig("openvino")
+
+    choice, reason = _recommend([_measured("fp16", 0.5, openvino)], variants, 0.01)
+
+    assert choice.variant == "fp16"
+    assert "not checked against ONNX Runtime fp32, which could not be measured" in reason
+    assert "nan" not in reason
+
+
+def test_a_float32_variant_whose_task_metric_fell_is_over_budget():
+    variants = Variants([_variant("fp32", "fp32", 0.0), _variant("slim", "fp32", 0.3)])
+    openvino = RuntimeConfig("openvino")
+
+    choice, _reason = _recommend(
+        [_measured("fp32", 1.0), _measured("slim", 0.5, openvino)], variants, 0.01
+    )
+
+    assert choice.variant == "fp32"
+
+
+def test_without_data_the_floor_is_measured_and_the_front_holds_float32_cells(mlp_artifact):
+    tuning = workbench.autotune(
+        mlp_artifact,
+        passes=["slim", "int8-dynamic"],
+        runtimes=["onnxruntime:opt=basic"],
+        threads=[None],
+        budget_s=1.0,
+        progress=False,
+    )
+
+    table = tuning.table
+    # ONNX Runtime fp32 at all optimizations was measured although only opt=basic was asked for.
+    floor = table[(table["variant"] == "fp32") & (table["runtime"] == "onnxruntime")]
+    assert len(floor) == 1
+    assert floor.iloc[0]["median_ms"] > 0
+    assert (table["status"] == "recommended").sum() == 1
+    assert tuning.recommendation.threads is None
+    front = tuning.front()
+    assert len(front) >= 1
+    assert set(front["variant"]) <= {"fp32", "slim"}  # int8's drop is unknown without data
+    assert (table[table["variant"] == "int8-dynamic"]["status"] == "accuracy unknown").all()

@@ -154,7 +154,10 @@ def test_the_guard_rejects_a_variant_whose_outputs_are_wrong(
     passes_registered(ZERO_INT8)
 
     variants = optimize(
-        mlp_artifact, ["zero-weights", "zero-int8"], out_dir=tmp_path, progress=False
+        mlp_artifact,
+        ["zero-weights", "zero-int8", "zero-weights+slim"],
+        out_dir=tmp_path,
+        progress=False,
     )
 
     for name in ("zero-weights", "zero-int8"):
@@ -164,6 +167,11 @@ def test_the_guard_rejects_a_variant_whose_outputs_are_wrong(
         assert broken.path.is_file()  # kept for inspection
     assert variants.get("zero-int8").guard.errors.cosine < 0.9
     assert "FAILS" in str(variants.get("zero-weights"))
+    # Simplifying the broken model is faithful to it, and still wrong.
+    child = variants.get("zero-weights+slim")
+    assert child.guard.ok
+    assert child.status == "rejected"
+    assert child.reason == "its parent zero-weights was rejected"
 
 
 def test_a_pass_that_crashes_costs_its_variant_only(mlp_artifact, tmp_path, passes_registered):
@@ -278,6 +286,59 @@ def test_unknown_passes_and_bad_options_are_one_sentence(mlp_artifact):
         optimize(mlp_artifact, ["slim+slim"], progress=False)
     with pytest.raises(workbench.InputError, match=r"options\['fp16'\] must be a dict"):
         optimize(mlp_artifact, ["fp16"], options={"fp16": True}, progress=False)
+    with pytest.raises(
+        workbench.InputError, match=r"'int8-dynamic' has no option 'perchannel'.*per_channel"
+    ):
+        optimize(
+            mlp_artifact,
+            ["int8-dynamic"],
+            options={"int8-dynamic": {"perchannel": True}},
+            progress=False,
+        )
+    with pytest.raises(workbench.InputError, match="'int8-static', which no chain uses"):
+        optimize(mlp_artifact, ["slim"], options={"int8-static": {}}, progress=False)
+
+
+def test_labels_that_do_not_match_the_data_are_one_sentence(mlp_artifact):
+    data = _rows(10)
+    with pytest.raises(workbench.InputError, match="labels hold 25 labels for 10 samples"):
+        optimize(mlp_artifact, ["slim"], data=data, labels=np.zeros(25, int), progress=False)
+    one_hot = np.eye(10)[np.arange(10) % 10]
+    with pytest.raises(workbench.InputError, match=r"shape \(10, 10\).*argmax\(axis=1\)"):
+        optimize(mlp_artifact, ["slim"], data=data, labels=one_hot, progress=False)
+
+
+def test_a_metric_that_fails_is_named_before_any_pass_runs(mlp_artifact, tmp_path):
+    def broken(outputs, labels):
+        raise ValueError("no such column")
+
+    def not_a_number(outputs, labels):
+        return outputs  # the whole array
+
+    data, labels = _rows(10), np.arange(10) % 10
+    for metric, said in ((broken, "raised ValueError: no such column"), (not_a_number, "one")):
+        with pytest.raises(workbench.InputError, match=rf"metric {metric.__name__}.*{said}"):
+            optimize(
+                mlp_artifact, ["slim"], data=data, labels=labels, metric=metric,
+                out_dir=tmp_path, progress=False,
+            )  # fmt: skip
+    assert not (tmp_path / "slim.onnx").exists()  # nothing was made
+
+
+def test_an_fp16_variant_with_float16_inputs_is_checked_on_the_same_data(mlp_artifact, tmp_path):
+    variants = optimize(
+        mlp_artifact,
+        ["fp16"],
+        data=_rows(16),
+        options={"fp16": {"keep_io_types": False}},
+        out_dir=tmp_path,
+        progress=False,
+    )
+
+    half = variants.get("fp16")
+    assert half.status == "ok", half.reason
+    assert half.artifact.inputs[0].dtype == "float16"
+    assert half.guard.errors.cosine > 0.99
 
 
 def test_the_verb_is_also_the_package():
@@ -313,3 +374,15 @@ def test_openvino_runs_a_converted_fp16_variant_with_the_right_inputs(cnn_artifa
         session.close()
     assert got.shape == (32, 10)
     assert np.abs(got - expected).max() < 0.05
+
+
+def test_the_guard_sees_a_regressor_that_is_scaled_wrong():
+    from workbench.optimize.metrics import error_stats
+
+    truth = [np.array([[1.0], [2.0], [3.0]], dtype=np.float32)]
+    wrong = [np.array([[1.5], [20.0], [0.1]], dtype=np.float32)]
+    close = [truth[0] * 1.001]
+
+    # One value per sample has no direction: every positive value would have cosine 1.
+    assert error_stats(["y"], truth, wrong).cosine < 0.5
+    assert error_stats(["y"], truth, close).cosine == pytest.approx(0.999, abs=1e-4)

@@ -56,17 +56,24 @@ def dataset(artifact: Artifact, data: Any = None, labels: Any = None) -> Dataset
         return Dataset((feeds(batch),), None, batch, from_user=False)
     if isinstance(data, Sequence) and data and all(isinstance(x, Mapping) for x in data):
         batches = tuple(_checked(artifact, item) for item in data)
+        given = sum(_rows(batch) for batch in batches)
     else:
-        batches = _cut(artifact, _checked(artifact, _named(artifact, data)))
+        arrays = _checked(artifact, _named(artifact, data))
+        given = _rows(arrays)
+        batches = _cut(artifact, arrays)
     samples = sum(_rows(batch) for batch in batches)
+    if samples == 0:
+        raise InputError(f"data holds no samples for {artifact.name}; give at least one.")
     label_array = None
     if labels is not None:
-        label_array = np.asarray(_numpy(labels)).reshape(-1)
-        if len(label_array) < samples:
+        label_array = np.asarray(_numpy(labels))
+        if label_array.ndim == 0 or len(label_array) != given:
+            count = "a single value" if label_array.ndim == 0 else f"{len(label_array)} labels"
             raise InputError(
-                f"{len(label_array)} labels were given for {samples} samples; give one label per "
-                "sample of data."
+                f"labels hold {count} for {given} samples of data; give one label per sample, "
+                "in the same order."
             )
+        # A model that takes a fixed batch leaves out the samples of a last, partial batch.
         label_array = label_array[:samples]
     return Dataset(batches, label_array, samples, from_user=True)
 
@@ -118,6 +125,8 @@ def _checked(artifact: Artifact, values: Mapping[str, Any]) -> dict[str, np.ndar
 
 def _cut(artifact: Artifact, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], ...]:
     rows = _rows(arrays)
+    if rows == 0:
+        return ()
     step = EVAL_BATCH if artifact.batch_is_dynamic else (_fixed_batch(artifact) or rows)
     usable = rows - rows % step if not artifact.batch_is_dynamic else rows
     if usable == 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -85,7 +86,7 @@ def optimize(
 
     artifact = _resolve_target(target, example_inputs)
     chains = _chains(passes)
-    pass_options = _options(options)
+    pass_options = _options(options, {step.name for chain in chains for step in chain})
     samples = data_module.dataset(artifact, data, labels)
     root = Variant("fp32", (), "fp32", "ok", artifact)
     folder = (
@@ -99,6 +100,9 @@ def optimize(
     bar = tqdm(total=len(steps) + 1, desc="optimize", disable=not progress, leave=False)
     maker = _Maker(folder, samples, timeout_s)
     try:
+        # The model as given runs first, and the metric is tried on it, so that data the model
+        # cannot take or a metric that fails is said before any pass runs.
+        reference = _Reference.of(root, samples, metric, maker)
         for step in steps:
             name = "+".join(p.name for p in step)
             bar.set_postfix_str(name)
@@ -107,7 +111,7 @@ def optimize(
             bar.update()
         bar.set_postfix_str("checking accuracy")
         variants = Variants(made.values())
-        checked = _check_all(variants, samples, metric, maker)
+        checked = _check_all(variants, samples, reference, maker)
         bar.update()
     finally:
         maker.close()
@@ -123,19 +127,55 @@ def _chains(passes: Sequence[str] | str | None) -> list[tuple[Pass, ...]]:
     return [chain for chain in dict.fromkeys(chains) if chain]
 
 
-def _options(options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+def _options(
+    options: Mapping[str, Mapping[str, Any]] | None, used: set[str]
+) -> dict[str, dict[str, Any]]:
     from workbench.optimize.passes import get
 
     found = {}
     for name, given in (options or {}).items():
-        get(name)  # an unknown pass name is one clear sentence
+        step = get(name)  # an unknown pass name is one clear sentence
         if not isinstance(given, Mapping):
             raise InputError(
                 f"options[{name!r}] must be a dict of option to value, such as "
                 f"{{'per_channel': True}}; got {given!r}."
             )
+        if name not in used:
+            raise InputError(
+                f"options were given for the pass {name!r}, which no chain uses; the chains use "
+                f"{', '.join(sorted(used)) or 'no pass'}."
+            )
+        accepted = _accepted_options(step)
+        unknown = [key for key in given if accepted is not None and key not in accepted]
+        if unknown:
+            raise InputError(
+                f"The pass {name!r} has no option {unknown[0]!r}; its options are "
+                f"{', '.join(sorted(accepted or ())) or 'none'}."
+            )
         found[name] = dict(given)
     return found
+
+
+_SET_BY_THE_LAB = ("source", "target", "external")
+
+
+def _accepted_options(step: Pass) -> set[str] | None:
+    """The options a pass's function takes, or None when it takes any (``**options``)."""
+    import importlib
+    import inspect
+
+    module, _, function = step.function.partition(":")
+    try:
+        parameters = inspect.signature(getattr(importlib.import_module(module), function))
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return None  # the worker that calls it reports why it cannot
+    names = set()
+    for parameter in parameters.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind is not parameter.VAR_POSITIONAL:
+            names.add(parameter.name)
+    return names - set(_SET_BY_THE_LAB)
 
 
 @dataclass
@@ -242,7 +282,7 @@ class _Maker:
             batches=list(self.samples.batches),
         )
         if isinstance(result, tuple):
-            result = f"running it {result[1]}" if result[0] == "failed" else result[1]
+            result = result[1]  # "running the model failed: ..." or why it could not
         self.outputs[variant.name] = result
         return result
 
@@ -261,6 +301,13 @@ def _tool_of(function: str) -> str:
     return "running the model"
 
 
+_FLOAT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+}
+
+
 def outputs_on(path: str, batches: list[dict[str, Any]]) -> list[Any]:
     """In a worker: run the model with ONNX Runtime's CPU provider on each batch, joined."""
     import numpy as np
@@ -269,7 +316,24 @@ def outputs_on(path: str, batches: list[dict[str, Any]]) -> list[Any]:
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    runs = [session.run(None, batch) for batch in batches]
+    # A variant made with float16 inputs (fp16 with keep_io_types=False) takes the same data.
+    wanted = {
+        item.name: _FLOAT_TYPES[item.type]
+        for item in session.get_inputs()
+        if item.type in _FLOAT_TYPES
+    }
+    runs = [
+        session.run(
+            None,
+            {
+                name: value.astype(wanted[name])
+                if name in wanted and value.dtype != wanted[name] and value.dtype.kind == "f"
+                else value
+                for name, value in batch.items()
+            },
+        )
+        for batch in batches
+    ]
     joined = []
     for index in range(len(runs[0])):
         parts = [np.asarray(run[index]) for run in runs]
@@ -277,23 +341,43 @@ def outputs_on(path: str, batches: list[dict[str, Any]]) -> list[Any]:
     return joined
 
 
+@dataclass(frozen=True)
+class _Reference:
+    """The model as given on the data: its outputs, the task metric and its score."""
+
+    outputs: list[np.ndarray]
+    scorer: metrics_module.Metric | None
+    score: float
+
+    @classmethod
+    def of(
+        cls,
+        root: Variant,
+        samples: data_module.Dataset,
+        metric: str | Callable[..., float] | None,
+        maker: _Maker,
+    ) -> _Reference:
+        outputs = maker.run_model(root)
+        if isinstance(outputs, str):
+            raise InputError(
+                f"The model {root.name} could not run on the data given, so no variant can be "
+                f"checked: {outputs}"
+            )
+        if not samples.from_user:
+            return cls(outputs, None, math.nan)
+        scorer = metrics_module.resolve(metric, samples.labels, outputs)
+        return cls(outputs, scorer, scorer.function(outputs, samples.labels, outputs))
+
+
 def _check_all(
     variants: Variants,
     samples: data_module.Dataset,
-    metric: str | Callable[..., float] | None,
+    reference: _Reference,
     maker: _Maker,
 ) -> Variants:
     root = variants[0]
     names = [spec.name for spec in root.artifact.outputs] if root.artifact else []
-    root_outputs = maker.run_model(root)
-    if isinstance(root_outputs, str):
-        raise InputError(
-            f"The model {root.name} could not run on the data given, so no variant can be "
-            f"checked: {root_outputs}"
-        )
-    scorer = None
-    if samples.from_user:
-        scorer = metrics_module.resolve(metric, samples.labels, root_outputs)
+    scorer = reference.scorer
     guard_rows = _guard_rows(samples)
     checked: dict[str, Variant] = {}
     for variant in variants:
@@ -309,10 +393,16 @@ def _check_all(
                     updates["guard"] = _guard(variant, names, parent_outputs, outputs, guard_rows)
                     if not updates["guard"].ok:
                         updates["status"] = "rejected"
+                if parent is not None and parent.status == "rejected":
+                    # Faithful to a parent that is not faithful is not faithful.
+                    updates.update(
+                        status="rejected", reason=f"its parent {parent.name} was rejected"
+                    )
                 if scorer is not None:
-                    value = scorer.function(outputs, samples.labels, root_outputs)
-                    base = scorer.function(root_outputs, samples.labels, root_outputs)
-                    updates.update(metric_name=scorer.name, metric=value, drop=base - value)
+                    value = scorer.function(outputs, samples.labels, reference.outputs)
+                    updates.update(
+                        metric_name=scorer.name, metric=value, drop=reference.score - value
+                    )
         checked[variant.name] = _replace(variant, **updates)
     return Variants(checked.values())
 

@@ -38,7 +38,19 @@ def resolve(
         name = getattr(metric, "__name__", "metric")
 
         def call(got: list[np.ndarray], truth: Any, _reference: list[np.ndarray]) -> float:
-            return float(metric(got[0] if len(got) == 1 else got, truth))
+            try:
+                value = metric(got[0] if len(got) == 1 else got, truth)
+            except Exception as error:  # the user's function: its failure is named below
+                raise InputError(
+                    f"The metric {name}(outputs, labels) raised {type(error).__name__}: {error}"
+                ) from error
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"The metric {name}(outputs, labels) must return one number; it returned "
+                    f"{type(value).__name__} {str(value)[:80]}."
+                ) from None
 
         return Metric(name if name != "<lambda>" else "metric", call, labels is not None)
     if metric is None:
@@ -51,6 +63,12 @@ def resolve(
             raise InputError(
                 "The metric 'accuracy' needs labels=...; without labels use 'agreement' (argmax "
                 "agreement with the float32 model) or 'cosine'."
+            )
+        shape = getattr(labels, "shape", ())
+        if len(shape) > 1 and math.prod(shape[1:]) != 1:
+            raise InputError(
+                f"The metric 'accuracy' takes one class index per sample; the labels have shape "
+                f"{tuple(shape)}. One-hot labels can be given as labels.argmax(axis=1)."
             )
         return Metric("accuracy", lambda got, truth, _ref: accuracy(got[0], truth), True)
     if metric == "agreement":
@@ -85,7 +103,12 @@ def agreement(logits: np.ndarray, reference: np.ndarray) -> float:
 
 
 def cosine(outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
-    """Mean cosine similarity of each sample's output with the reference's, over all outputs."""
+    """Mean cosine similarity of each sample's output with the reference's, over all outputs.
+
+    An output with one value per sample (a regressor's) has no direction to compare, and every
+    positive value would score 1; it is scored by 1 - ||Δ|| / ||reference|| over the whole
+    batch instead (floored at 0), which sees a wrong scale as well as a wrong sign.
+    """
     import numpy as np
 
     scores = []
@@ -93,6 +116,11 @@ def cosine(outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> fl
         a = np.asarray(got, dtype=np.float64).reshape(len(got), -1) if np.ndim(got) else None
         b = np.asarray(want, dtype=np.float64).reshape(len(want), -1) if np.ndim(want) else None
         if a is None or b is None:
+            continue
+        if a.shape[1] == 1:
+            scale = float(np.linalg.norm(b))
+            gap = float(np.linalg.norm(a - b))
+            scores.append(max(0.0, 1.0 - gap / scale) if scale > 0 else float(gap == 0))
             continue
         norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
         norms = norm_a * norm_b

@@ -83,9 +83,9 @@ class Tuning:
 
     ``table`` has one row per measured cell: its variant, runtime, threads, latency with its
     interval (from the decisive round when the cell reached it, else from the screen), the
-    accuracy drop, its status (``recommended``, ``front``, ``in budget``, ``over budget``,
-    ``accuracy unknown``, ``pruned``, ``wrong outputs``, ``failed``) and whether it is on the
-    front.
+    accuracy drop, its status (``recommended``, ``in budget``, ``over budget``, ``accuracy
+    unknown``, ``pruned``, ``wrong outputs``, ``failed``, ``reference``) and whether it is on
+    the front. Without data, float32 variants that passed the guard count a drop of 0.
     """
 
     variants: Variants
@@ -128,11 +128,7 @@ class Tuning:
         if choice is not None:
             steps = ["fp32", *_prefixes(choice.variant)]
             for step in dict.fromkeys(steps):
-                match = self.table[
-                    (self.table["variant"] == step)
-                    & (self.table["runtime"] == choice.runtime)
-                    & (self.table["threads"].astype(object) == choice.threads)
-                ]
+                match = self.table[_row_of(self.table, step, choice.runtime, choice.threads)]
                 if len(match) and not math.isnan(match.iloc[0]["median_ms"]):
                     last = step.split("+")[-1]
                     name = f"{choice.runtime} {step}" if step == "fp32" else f"+ {last}"
@@ -191,7 +187,9 @@ def autotune(
     ``data`` and ``labels`` (or a ``metric``) measure each variant's accuracy, as in
     optimize(); without data, only float32 variants can be recommended, since the drop of
     fp16 and int8 cannot be known. ``budget_s`` is the measuring time of the whole search
-    (worker start-up and model loading come on top). ``threads`` defaults to 1 and every core;
+    (worker start-up and model loading come on top), shared among the cells; each cell gets at
+    least 0.15 s in the screen and 0.3 s in the decisive round, so a search of many cells on a
+    small budget takes longer. ``threads`` defaults to 1 and every core;
     ``runtimes`` to ONNX Runtime and OpenVINO where installed, with PyTorch eager as the
     reference when the model is at hand. ``exhaustive=True`` skips the screen and measures
     every cell side by side with the whole budget: slower, and the yardstick that the pruned
@@ -229,9 +227,12 @@ def autotune(
     reference = [Cell(RuntimeConfig("torch"), batch_size, n) for n in thread_counts]
     if framework is None:
         reference = []
+    # ONNX Runtime fp32 at all optimizations is measured whatever runtimes were asked for: no
+    # recommendation may be slower than it.
+    floor = [Cell(FLOOR, batch_size, n, "fp32") for n in thread_counts]
     budget = _Budget(budget_s, screen_share=0.0 if exhaustive else 0.3)
     if exhaustive:
-        every = [*cells, *reference]
+        every = list(dict.fromkeys([*cells, *floor, *reference]))
         final = _sweep(artifact, variants, every, budget.final(len(every)), data, progress)
         screen, kept = final, cells
     else:
@@ -239,7 +240,6 @@ def autotune(
             artifact, variants, cells + reference, budget.screen(len(cells)), data, progress
         )
         kept = _survivors(screen, variants, max_drop)
-        floor = [c for c in cells if c.variant == "fp32" and c.config == FLOOR]
         final_cells = list(dict.fromkeys([*kept, *floor, *reference]))
         final = _sweep(
             artifact, variants, final_cells, budget.final(len(final_cells)), data, progress
@@ -247,12 +247,9 @@ def autotune(
     table = _table(screen, final, variants, max_drop, kept)
     choice, reason = _recommend(final, variants, max_drop)
     if choice is not None:
-        table.loc[
-            (table["variant"] == choice.variant)
-            & (table["runtime"] == choice.runtime)
-            & (table["threads"].astype(object) == choice.threads),
-            "status",
-        ] = "recommended"
+        table.loc[_row_of(table, choice.variant, choice.runtime, choice.threads), "status"] = (
+            "recommended"
+        )
     scorer = next((v.metric_name for v in variants if v.metric_name), "")
     if store is not None:
         config = {"max_drop": max_drop, "budget_s": budget_s, "batch_size": batch_size}
@@ -366,12 +363,10 @@ def _eligible(variant: Variant, max_drop: float) -> str | None:
     """Why a variant's cells cannot be recommended, or None."""
     if variant.status != "ok":
         return variant.status
-    if variant.precision == "fp32":
-        return None
-    if math.isnan(variant.drop):
-        return "accuracy unknown"
-    if variant.drop > max_drop:
+    if not math.isnan(variant.drop) and variant.drop > max_drop:
         return "over budget"
+    if variant.precision != "fp32" and math.isnan(variant.drop):
+        return "accuracy unknown"
     return None
 
 
@@ -411,13 +406,17 @@ def _table(
 
     by_name = {v.name: v for v in variants}
     decided = {m.cell: m for m in final}
+    screened = {m.cell for m in screen}
     rows = []
-    for item in screen:
+    for item in [*screen, *(m for m in final if m.cell not in screened)]:
         cell = item.cell
         source = decided.get(cell, item)
         variant = by_name.get(cell.variant) if cell.variant else by_name.get("fp32")
         stats = source.stats
         status = _status(source, variant, max_drop, cell in decided or cell in kept)
+        drop = 0.0 if variant is None else variant.drop
+        if math.isnan(drop) and variant is not None and variant.precision == "fp32":
+            drop = 0.0  # without data, a float32 variant that passed the guard lost nothing
         rows.append(
             {
                 "variant": cell.variant or "fp32",
@@ -426,7 +425,7 @@ def _table(
                 "median_ms": stats.median_ms if stats else math.nan,
                 "low_ms": stats.ci_low_ms if stats else math.nan,
                 "high_ms": stats.ci_high_ms if stats else math.nan,
-                "drop": 0.0 if variant is None else variant.drop,
+                "drop": drop,
                 "precision": variant.precision if variant else "fp32",
                 "status": status,
                 "measured": "decisive" if cell in decided else "screen",
@@ -434,6 +433,8 @@ def _table(
             }
         )
     table = pd.DataFrame(rows)
+    if not table.empty:
+        table["threads"] = pd.Series([row["threads"] for row in rows], dtype=object)
     if table.empty:
         table = pd.DataFrame(columns=[*rows[0]] if rows else ["variant", "median_ms", "drop"])
     table["front"] = _front(table)
@@ -580,7 +581,12 @@ def _reason(  # noqa: PLR0917 - one private call site
         parts.append(f"{ratio.value:.2f}× PyTorch eager [{ratio.low:.2f}, {ratio.high:.2f}]")
     if choice.variant != "fp32" or choice.runtime != FLOOR.label:
         ratio = choice.over_floor
-        parts.append(f"{ratio.value:.2f}× ONNX Runtime fp32 [{ratio.low:.2f}, {ratio.high:.2f}]")
+        if ratio.rounds:
+            parts.append(
+                f"{ratio.value:.2f}× ONNX Runtime fp32 [{ratio.low:.2f}, {ratio.high:.2f}]"
+            )
+        else:
+            parts.append("not checked against ONNX Runtime fp32, which could not be measured")
     metric = by_name[choice.variant].metric_name
     if not math.isnan(choice.drop):
         parts.append(
@@ -633,6 +639,14 @@ def _record_run(
     finally:
         if handle is not store:
             handle.close()
+
+
+def _row_of(table: pd.DataFrame, variant: str, runtime: str, threads: int | None) -> pd.Series:
+    """The rows of one cell; a thread count of None (the engine's default) matches None."""
+    same_threads = table["threads"].map(
+        lambda value: _threads(value) == _threads(threads)  # None and NaN both read "default"
+    )
+    return (table["variant"] == variant) & (table["runtime"] == runtime) & same_threads
 
 
 def _prefixes(chain: str) -> list[str]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import InputError
 from workbench.optimize import data as data_module
 from workbench.optimize import metrics as metrics_module
-from workbench.optimize.lab import _check_all, _Maker
+from workbench.optimize.lab import _check_all, _Maker, _Reference
 from workbench.optimize.sensitivity_result import Layer, Sensitivity, Step, Trial
 from workbench.optimize.variant import Variant, Variants
 
@@ -192,7 +192,6 @@ class _Trials:
     scorer: metrics_module.Metric
     reference: list[Any]
     base: float
-    metric: str | Callable[..., float] | None
 
     @classmethod
     def start(
@@ -210,7 +209,7 @@ class _Trials:
         labels = maker.samples.labels
         scorer = metrics_module.resolve(metric, labels, reference)
         base = scorer.function(reference, labels, reference)
-        return cls(maker, step, given, root, scorer, reference, base, metric)
+        return cls(maker, step, given, root, scorer, reference, base)
 
     def measure(
         self, name: str, exclude: Sequence[str], folder: Path | None = None
@@ -256,7 +255,8 @@ class _Trials:
         if not variant.ok:
             return variant
         pair = Variants([self.root, variant])
-        return _check_all(pair, self.maker.samples, self.metric, self.maker)[1]
+        reference = _Reference(self.reference, self.scorer, self.base)
+        return _check_all(pair, self.maker.samples, reference, self.maker)[1]
 
 
 def _quantizer(method: str, get: Callable[[str], Pass]) -> Pass:
