@@ -207,7 +207,7 @@ def test_a_link_that_leads_outside_the_folder_is_refused(tmp_path):
     assert "tensor 'w'" in message
     assert "'weights.bin'" in message
     assert "leads outside the model's folder" in message
-    assert str(secret) in message
+    assert str(secret) not in message  # where the link leads is not told
 
 
 def test_a_hostile_location_inside_a_subgraph_is_refused(tmp_path):

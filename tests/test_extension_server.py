@@ -12,8 +12,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import extension_models
+import onnx
 import pytest
 from jupyter_process import running
+from onnx import TensorProto, helper
 
 from workbench.jupyter import server as graph_server
 
@@ -32,9 +34,48 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     (root / "notes.txt").write_text("not a model")
     (root / "broken.onnx").write_bytes(b"\x00 not protobuf at all \xff" * 10)
     (root / ".hidden.onnx").write_bytes((root / "mlp.onnx").read_bytes())
+    (root / "shown.onnx").symlink_to(root / ".hidden.onnx")
+    (root / "folder.onnx").mkdir()
+    for name, graph_proto in _malformed().items():
+        _save(graph_proto, root / name)
+    _save(_hungry_graph(), root / "hungry.onnx")
     logs = tmp_path_factory.mktemp("logs")
-    with running("jupyter_server", root, logs / "server.log") as started:
-        yield started
+    # A small memory limit for the describing worker, which the hungry model goes past.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORKBENCH_GRAPH_MEMORY_MB", "1024")
+        with running("jupyter_server", root, logs / "server.log") as started:
+            yield started
+
+
+def _save(graph_proto: onnx.GraphProto, path: Path) -> None:
+    model = helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+
+
+def _malformed() -> dict[str, onnx.GraphProto]:
+    """Graphs that parse as ONNX but trip the counters and describers that read them."""
+    value = helper.make_tensor_value_info
+    x, y = value("x", TensorProto.FLOAT, [1, 4]), value("y", TensorProto.FLOAT, [1, 4])
+    odd_dtype = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)
+    odd_dtype.data_type = 9999
+    return {
+        "odd_dtype.onnx": helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x], [y], [odd_dtype]
+        ),
+        "matmul_without_outputs.onnx": helper.make_graph(
+            [helper.make_node("MatMul", ["x", "x"], [])], "g", [x], [x]
+        ),
+        "gemm_without_inputs.onnx": helper.make_graph(
+            [helper.make_node("Gemm", [], ["y"])], "g", [x], [y]
+        ),
+    }
+
+
+def _hungry_graph(length: int = 10_000_000) -> onnx.GraphProto:
+    """A model of 100 bytes whose shape inference, propagating 1-D values, takes gigabytes."""
+    vector = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [length]) for n in "abc"]
+    add = helper.make_node("Add", ["a", "b"], ["c"])
+    return helper.make_graph([add], "g", vector[:2], [vector[2]])
 
 
 def graph(server, path: str, **options) -> tuple[int, dict]:
@@ -98,6 +139,8 @@ def test_without_the_token_the_endpoint_refuses(server, token: str) -> None:
         ("linked.onnx", 403),  # a symbolic link inside the root to a model outside it
         ("linked_folder/secret.onnx", 403),
         (".hidden.onnx", 403),
+        ("shown.onnx", 403),  # a visible link to a hidden file
+        ("folder.onnx", 400),
         ("missing.onnx", 404),
         ("notes.txt", 400),
         ("weights", 400),
@@ -150,3 +193,49 @@ def test_answers_past_the_size_limit_are_refused(
 
     assert refused.value.status == 413
     assert "big.onnx" in refused.value.message
+
+
+@pytest.mark.parametrize("name", sorted(_malformed()))
+def test_a_malformed_graph_is_still_described(server, name: str) -> None:
+    status, answer = graph(server, name)
+
+    assert status == 200, answer
+    assert len(answer["graph"]["nodes"]) == 1
+
+
+def test_malformed_nodes_are_listed_as_not_counted(tmp_path: Path) -> None:
+    import workbench
+
+    for name, graph_proto in _malformed().items():
+        _save(graph_proto, tmp_path / name)
+        summary = workbench.inspect(tmp_path / name)
+        if name == "odd_dtype.onnx":  # elements known, bytes not
+            assert (summary.parameters, summary.parameter_bytes) == (16, 0)
+        else:
+            assert len(summary.flops_unknown_nodes) == 1, name
+
+
+def test_a_model_that_exhausts_memory_costs_its_worker_not_the_server(server) -> None:
+    status, answer = graph(server, "hungry.onnx")
+
+    assert status == 422, answer
+    assert answer["message"].startswith("hungry.onnx could not be described: the process")
+    assert "1024 MB" in answer["message"]
+    # A new worker describes the next model.
+    status, answer = graph(server, "mlp.onnx")
+    assert status == 200
+    assert answer["name"] == "mlp"
+
+
+def test_describing_a_model_never_reads_its_weight_files(
+    server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workbench.artifact
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the weight files were read")
+
+    monkeypatch.setattr(workbench.artifact, "file_digest", no_reading)
+    text = graph_server.describe_answer(server.root / "weights" / "external.onnx", "external.onnx")
+
+    assert json.loads(text)["graph"]["initializers"]

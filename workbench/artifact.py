@@ -181,8 +181,8 @@ def _inside_folder(folder: Path, location: str, model_path: Path, tensor: str) -
     if not target.is_relative_to(folder):
         raise ModelFileError(
             f"{model_path}: tensor {tensor!r} stores its weights at {location!r}, a link that "
-            f"leads outside the model's folder (to {target}); for safety only data files inside "
-            "the model's folder are read."
+            "leads outside the model's folder; for safety only data files inside the model's "
+            "folder are read."
         )
     return target
 

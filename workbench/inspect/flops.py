@@ -54,7 +54,10 @@ def count_flops(model: onnx.ModelProto, dims: Mapping[str, int]) -> FlopCount:
         counter = _COUNTERS.get(op_key(node))
         if counter is None:
             continue
-        flops = counter(node, shape_of)
+        try:
+            flops = counter(node, shape_of)
+        except (IndexError, ValueError, TypeError, ZeroDivisionError):
+            flops = None  # a node missing an input, an output or an attribute it needs
         if flops is None:
             unknown.append(node.name or f"{op_key(node)}#{index}")
         else:

@@ -82,7 +82,10 @@ def tensor_size(tensor: onnx.TensorProto) -> tuple[int, int]:
     import onnx
 
     elements = math.prod(tensor.dims)
-    type_name = onnx.TensorProto.DataType.Name(tensor.data_type)
+    try:
+        type_name = onnx.TensorProto.DataType.Name(tensor.data_type)
+    except ValueError:  # a data type this onnx does not know: its size cannot be told
+        return elements, 0
     if type_name in _PACKED_BITS:
         return elements, math.ceil(elements * _PACKED_BITS[type_name] / 8)
     if type_name == "STRING":

@@ -142,6 +142,21 @@ class Summary:
         return _html.STYLE + card + _html.table(_OP_HEADERS, _op_rows(self))
 
 
+def describe_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The graph description of an .onnx file alone, as ``inspect(path).graph`` gives it.
+
+    Cheaper than inspect(): no FLOPs, and the files of external data are checked to lie in the
+    model's folder but never opened (inspect() hashes them for the artifact's sha256).
+    """
+    from workbench.artifact import _check_model_path, check_external_data
+
+    model_path = _check_model_path(path)
+    model = read_graph(model_path)
+    check_external_data(model, model_path)
+    forget_weight_values(model)
+    return describe(infer_shapes(model).graph)
+
+
 def inspect(
     target: Artifact | str | os.PathLike[str], *, dims: Mapping[str, int] | None = None
 ) -> Summary:

@@ -6,7 +6,9 @@ value), so the browser never receives the model file itself.
 
 The endpoint requires an authenticated user, reads only regular ``.onnx`` files inside the
 server's root directory (no ``..``, no absolute path, no symbolic link that leads outside), and
-refuses files and answers past a size limit.
+refuses files and answers past a size limit. The model is parsed and described in a worker
+process with a memory limit and a deadline, so that a malformed or hostile file costs that
+worker, never the Jupyter server: the answer is then one sentence with a 4xx status.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,6 +29,9 @@ from tornado import web
 logger = logging.getLogger(__name__)
 
 ROUTE = "/workbench/graph"
+MEMORY_LIMIT_MB = float(os.environ.get("WORKBENCH_GRAPH_MEMORY_MB", "4096"))
+"""The describing worker is killed past this resident size (parsing a 2 GiB model fits)."""
+DEADLINE_S = 120.0
 MAX_MODEL_BYTES = 2 * 1024**3
 """Protobuf cannot parse a message past 2 GiB; larger models keep their weights outside."""
 
@@ -41,12 +48,15 @@ class GraphHandler(APIHandler):
     async def get(self) -> None:
         relative = self.get_query_argument("path", "")
         try:
+            # NOTE: the server's root, not the contents manager's, whose base class defaults
+            # to "/" when a manager that is not file-based leaves it unset.
+            root = self.settings.get("server_root_dir") or self.contents_manager.root_dir
             model_path = resolve_inside(
-                Path(self.contents_manager.root_dir),
+                Path(os.path.expanduser(root)),
                 relative,
                 allow_hidden=bool(getattr(self.contents_manager, "allow_hidden", False)),
             )
-            answer = await asyncio.to_thread(describe_answer, model_path, relative)
+            answer = await asyncio.to_thread(describe_in_worker, model_path, relative)
         except GraphRequestError as refusal:
             # NOTE: written here rather than raised as HTTPError, whose message tornado would
             # %-format: a file name may hold a percent sign.
@@ -64,6 +74,8 @@ class GraphRequestError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
+        # Raised in the describing worker, the status comes back as the error's kind.
+        self.worker_kind = f"http {status}"
 
 
 def resolve_inside(root: Path, relative: str, *, allow_hidden: bool = False) -> Path:
@@ -89,6 +101,9 @@ def resolve_inside(root: Path, relative: str, *, allow_hidden: bool = False) -> 
     # outside it is refused like a `..` would be.
     if not target.is_relative_to(real_root):
         raise GraphRequestError(403, f"{relative} is outside the server's root directory.")
+    hidden = any(part.startswith(".") for part in target.relative_to(real_root).parts)
+    if hidden and not allow_hidden:
+        raise GraphRequestError(403, f"{relative} leads to a hidden file, which the server hides.")
     if not target.is_file():
         raise GraphRequestError(400, f"{relative} is not a regular file.")
     if target.stat().st_size > MAX_MODEL_BYTES:
@@ -96,22 +111,71 @@ def resolve_inside(root: Path, relative: str, *, allow_hidden: bool = False) -> 
     return target
 
 
-def describe_answer(model_path: Path, relative: str) -> str:
-    """The JSON text of the answer: name, path and graph description of one model."""
-    import workbench
-    from workbench.errors import WorkbenchError
+_worker: Any = None
+_worker_lock = threading.Lock()
 
+
+def describe_in_worker(model_path: Path, relative: str) -> str:
+    """describe_answer() run in the server's describing worker, started or restarted as needed."""
+    global _worker  # noqa: PLW0603 - one worker for the server's lifetime
+    from workbench.bench.process import WorkerDiedError, WorkerFailedError, WorkerProcess
+
+    with _worker_lock:
+        if _worker is None or not _worker.alive:
+            _worker = WorkerProcess("graph", 1, MEMORY_LIMIT_MB)
+        try:
+            return _worker.request(
+                "call",
+                DEADLINE_S,
+                function=f"{__name__}:describe_answer",
+                kwargs={"model_path": str(model_path), "relative": relative},
+            )
+        except WorkerFailedError as failure:
+            status = failure.kind.removeprefix("http ")
+            if status.isdigit():
+                raise GraphRequestError(int(status), failure.message) from None
+            logger.warning("describing %s failed: %s", model_path, failure.details)
+            raise GraphRequestError(
+                422, f"{relative} could not be described: {_first_line(failure.message)}"
+            ) from None
+        except WorkerDiedError as death:
+            _worker.kill()
+            _worker = None
+            raise GraphRequestError(
+                422, f"{relative} could not be described: the process reading it {death.cause}."
+            ) from None
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "no reason given"
+    return line if len(line) <= 300 else line[:300] + "…"
+
+
+def describe_answer(model_path: Path | str, relative: str) -> str:
+    """The JSON text of the answer: name, path and graph description of one model."""
+    from workbench.errors import WorkbenchError
+    from workbench.inspect.summary import describe_file
+
+    model_path = Path(model_path)
     try:
-        summary = workbench.inspect(model_path)
+        graph = describe_file(model_path)
     except WorkbenchError as exc:
-        # The message names the absolute path; the browser is told the path it asked for.
-        message = str(exc).replace(str(model_path), relative)
-        raise GraphRequestError(422, message.splitlines()[0]) from None
+        message = _first_line(str(exc))
+        # Messages name absolute paths; the browser is told only the path it asked for.
+        for named in (str(model_path), str(model_path.resolve())):
+            message = message.replace(named, relative)
+        message = message.replace(str(model_path.parent.resolve()) + os.sep, "")
+        raise GraphRequestError(422, message) from None
+    except Exception as exc:  # a malformed graph trips many a parser and counter
+        logger.warning("describing %s failed", model_path, exc_info=True)
+        raise GraphRequestError(
+            422, f"{relative} could not be described: {type(exc).__name__}: {_first_line(str(exc))}"
+        ) from None
     answer: dict[str, Any] = {
         "version": 1,
-        "name": summary.name,
+        "name": model_path.stem,
         "path": relative,
-        "graph": summary.graph,
+        "graph": graph,
         "last_modified": datetime.fromtimestamp(
             model_path.stat().st_mtime, timezone.utc
         ).isoformat(),
