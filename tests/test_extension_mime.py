@@ -4,6 +4,7 @@ HTML and text for other front ends, and per-node timings once a profile is attac
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import extension_models
@@ -56,7 +57,8 @@ def test_hostile_names_stay_escaped_in_the_html_fallback(tmp_path: Path) -> None
 
     names = [node["name"] for node in bundle[GRAPH]["graph"]["nodes"]]
     assert names == list(extension_models.HOSTILE_NAMES)  # kept as text, for textContent
-    assert "<script>" not in bundle["text/html"]
+    # The fallback names the hostile input: shown, escaped, never as a tag.
+    assert "&lt;img src=x onerror=" in bundle["text/html"]
     assert "<img" not in bundle["text/html"]
 
 
@@ -80,9 +82,19 @@ def test_a_profile_paints_its_times_onto_the_graph(mlp_path: Path) -> None:
 
 def test_timings_of_another_model_are_refused(mlp_path: Path, tmp_path: Path) -> None:
     other = workbench.inspect(extension_models.branching(tmp_path / "branching.onnx"))
-    overlay = {"runtime": "onnxruntime", "unit": "ms", "total_ms": 1.0, "nodes": {"fc1": {}}}
+    timing = {"ms": 1.0, "share": 1.0}
+    overlay = {"runtime": "onnxruntime", "unit": "ms", "total_ms": 1.0, "nodes": {"fc1": timing}}
 
     with pytest.raises(InputError, match="another model"):
         other.with_timings(overlay)
     with pytest.raises(InputError, match="per-node times"):
         other.with_timings({"runtime": "onnxruntime"})
+
+
+def test_timings_that_are_not_times_are_refused(mlp_path: Path) -> None:
+    summary = workbench.inspect(mlp_path)
+    name = summary.graph["nodes"][0]["name"]
+
+    for entry in ({"ms": "slow", "share": 0.5}, {"ms": 1.0, "share": math.nan}, {"ms": -1}):
+        with pytest.raises(workbench.InputError, match=f"timing of node '{name}'"):
+            summary.with_timings({"nodes": {name: entry}})

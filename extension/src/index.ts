@@ -86,14 +86,11 @@ class GraphWidgetFactory extends ABCWidgetFactory<IDocumentWidget<GraphView>> {
     const content = new GraphView();
     const widget = new DocumentWidget({ content, context });
     widget.addClass('wb-graph-document');
-    void context.ready.then(() => {
-      try {
-        return content.setPayload(readPayload(JSON.parse(context.model.toString())));
-      } catch (error) {
+    void context.ready
+      .then(() => content.setPayload(readPayload(JSON.parse(context.model.toString()))))
+      .catch((error: unknown) => {
         content.showError(String(error));
-        return undefined;
-      }
-    });
+      });
     return widget;
   }
 }

@@ -23,15 +23,12 @@ class GraphOutput extends Panel implements IRenderMime.IRenderer {
   }
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    let payload;
     try {
-      payload = readPayload(model.data[MIME_TYPE]);
+      await this.view.setPayload(readPayload(model.data[MIME_TYPE]));
     } catch (error) {
       this.view.hide();
       this.node.append(element('div', 'wb-graph-error', String(error)));
-      return;
     }
-    await this.view.setPayload(payload);
   }
 }
 

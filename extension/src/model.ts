@@ -245,17 +245,9 @@ export function search(boxes: readonly Box[], query: string): string[] {
 
 /** The payload inside a MIME bundle or a server answer, checked just enough to draw it. */
 export function readPayload(value: unknown): GraphPayload {
-  const payload = value as Partial<GraphPayload> | null;
-  const graph = payload?.graph as Partial<GraphDescription> | undefined;
-  if (
-    typeof payload !== 'object' ||
-    payload === null ||
-    typeof graph !== 'object' ||
-    !Array.isArray(graph.nodes) ||
-    !Array.isArray(graph.edges) ||
-    !Array.isArray(graph.inputs) ||
-    !Array.isArray(graph.outputs)
-  ) {
+  const payload = isRecord(value) ? value : null;
+  const graph = payload === null ? null : readGraph(payload.graph);
+  if (payload === null || graph === null) {
     throw new Error(
       'This is not a workbench graph: it lacks the nodes, edges, inputs and outputs.'
     );
@@ -263,7 +255,163 @@ export function readPayload(value: unknown): GraphPayload {
   return {
     version: typeof payload.version === 'number' ? payload.version : 1,
     name: typeof payload.name === 'string' ? payload.name : 'model',
-    graph: { initializers: {}, ...graph } as GraphDescription,
-    timings: payload.timings ?? null
+    graph,
+    timings: readTimings(payload.timings)
+  };
+}
+
+// A saved notebook or a server answer is data from outside: every field is checked and given
+// its type here, so that nothing later (layout, search, the details panel) meets a null, a
+// number where text belongs, or a key inherited from Object.prototype such as "constructor".
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function text(value: unknown): string {
+  if (typeof value === 'string') {
+    return value;
+  }
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
+}
+
+function texts(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(text) : [];
+}
+
+function finite(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function readShape(value: unknown): Shape {
+  if (!Array.isArray(value)) {
+    return null;
+  }
+  return value.map(dim => (typeof dim === 'number' || typeof dim === 'string' ? dim : null));
+}
+
+/** A record without a prototype: lookups by untrusted names find only what was put in. */
+function table<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+function readValue(value: unknown): ValueInfo | null {
+  if (!isRecord(value) || typeof value.name !== 'string') {
+    return null;
+  }
+  return { name: value.name, shape: readShape(value.shape), dtype: text(value.dtype) };
+}
+
+function readEdge(value: unknown): EdgeInfo | null {
+  if (!isRecord(value) || typeof value.source !== 'string' || typeof value.target !== 'string') {
+    return null;
+  }
+  return {
+    source: value.source,
+    target: value.target,
+    tensor: text(value.tensor),
+    shape: readShape(value.shape),
+    dtype: text(value.dtype)
+  };
+}
+
+function readNode(value: unknown, index: number): NodeInfo | null {
+  if (!isRecord(value)) {
+    return null;
+  }
+  const node: NodeInfo = {
+    id: typeof value.id === 'string' && value.id !== '' ? value.id : `node-${index}`,
+    name: text(value.name),
+    op_type: text(value.op_type),
+    domain: text(value.domain),
+    inputs: texts(value.inputs),
+    outputs: texts(value.outputs),
+    attributes: isRecord(value.attributes) ? { ...value.attributes } : {}
+  };
+  if (isRecord(value.subgraphs)) {
+    const subgraphs = table<GraphDescription>();
+    for (const [name, held] of Object.entries(value.subgraphs)) {
+      const graph = readGraph(held);
+      if (graph !== null) {
+        subgraphs[name] = graph;
+      }
+    }
+    node.subgraphs = subgraphs;
+  }
+  if (Array.isArray(value.implicit_inputs)) {
+    node.implicit_inputs = texts(value.implicit_inputs);
+  }
+  return node;
+}
+
+function readInitializers(value: unknown): Record<string, InitializerInfo> {
+  const found = table<InitializerInfo>();
+  if (!isRecord(value)) {
+    return found;
+  }
+  for (const [name, entry] of Object.entries(value)) {
+    if (isRecord(entry)) {
+      const shape = Array.isArray(entry.shape) ? entry.shape.map(dim => finite(dim) ?? 0) : [];
+      found[name] = {
+        shape,
+        dtype: text(entry.dtype),
+        bytes: Math.max(0, finite(entry.bytes) ?? 0),
+        ...(entry.sparse === true ? { sparse: true } : {})
+      };
+    }
+  }
+  return found;
+}
+
+function present<T>(items: (T | null)[]): T[] {
+  return items.filter((item): item is T => item !== null);
+}
+
+function readGraph(value: unknown): GraphDescription | null {
+  if (
+    !isRecord(value) ||
+    !Array.isArray(value.nodes) ||
+    !Array.isArray(value.edges) ||
+    !Array.isArray(value.inputs) ||
+    !Array.isArray(value.outputs)
+  ) {
+    return null;
+  }
+  return {
+    nodes: present(value.nodes.map(readNode)),
+    edges: present(value.edges.map(readEdge)),
+    inputs: present(value.inputs.map(readValue)),
+    outputs: present(value.outputs.map(readValue)),
+    initializers: readInitializers(value.initializers)
+  };
+}
+
+/** Timings with finite, non-negative times only; an entry without them is left out. */
+function readTimings(value: unknown): Timings | null {
+  if (!isRecord(value) || !isRecord(value.nodes)) {
+    return null;
+  }
+  const nodes = table<NodeTiming>();
+  for (const [name, entry] of Object.entries(value.nodes)) {
+    const ms = isRecord(entry) ? finite(entry.ms) : null;
+    const share = isRecord(entry) ? finite(entry.share) : null;
+    if (!isRecord(entry) || ms === null || share === null || ms < 0 || share < 0) {
+      continue;
+    }
+    nodes[name] = {
+      ms,
+      share: Math.min(share, 1),
+      ...(typeof entry.op_type === 'string' ? { op_type: entry.op_type } : {}),
+      ...(Array.isArray(entry.fused_with) ? { fused_with: texts(entry.fused_with) } : {}),
+      ...(Array.isArray(entry.fused_into) ? { fused_into: texts(entry.fused_into) } : {})
+    };
+  }
+  const total = finite(value.total_ms);
+  return {
+    runtime: text(value.runtime),
+    unit: text(value.unit) || 'ms',
+    total_ms:
+      total !== null && total >= 0 ? total : Object.values(nodes).reduce((sum, e) => sum + e.ms, 0),
+    nodes
   };
 }

@@ -269,3 +269,55 @@ test('the slowest node gets the darkest colour, untimed nodes none', () => {
   assert.notEqual(heat(0), heat(1));
   assert.equal(heat(Number.NaN), heat(0));
 });
+
+test('a malformed saved output is read into well-typed parts that later steps can trust', () => {
+  const payload = readPayload({
+    graph: {
+      nodes: [
+        null,
+        {
+          id: 'a',
+          name: null,
+          op_type: 7,
+          attributes: null,
+          inputs: 'x',
+          subgraphs: { body: 5, fine: { nodes: [], edges: [], inputs: [], outputs: [] } }
+        }
+      ],
+      edges: [null, { source: 'input:x', target: 'a', tensor: 5 }, { source: 1, target: 'a' }],
+      inputs: [{ shape: [1] }, { name: 'x', shape: 'wide', dtype: null }],
+      outputs: [],
+      initializers: null
+    },
+    timings: {
+      total_ms: Number.NaN,
+      nodes: {
+        a: { ms: '1', share: 0.5 },
+        b: { ms: 2, share: 0.5 },
+        c: { ms: -1, share: 0.1 },
+        d: { ms: 1, share: Number.POSITIVE_INFINITY }
+      }
+    }
+  });
+
+  const { graph, timings } = payload;
+  assert.equal(graph.nodes.length, 1);
+  const node = graph.nodes[0];
+  assert.ok(node);
+  assert.deepEqual([node.name, node.op_type, node.inputs, node.attributes], ['', '7', [], {}]);
+  assert.deepEqual(Object.keys(node.subgraphs ?? {}), ['fine']);
+  assert.deepEqual(
+    graph.edges.map(edge => edge.tensor),
+    ['5']
+  );
+  assert.deepEqual(graph.inputs, [{ name: 'x', shape: null, dtype: '' }]);
+  assert.deepEqual(Object.keys(graph.initializers), []);
+  assert.ok(timings);
+  assert.deepEqual(Object.keys(timings.nodes), ['b']);
+  assert.equal(timings.total_ms, 2);
+  // Names inherited from Object.prototype are no timed nodes.
+  assert.equal(timings.nodes.constructor, undefined);
+  assert.equal(nodeColour(timings, 'constructor', largestShare(timings)), null);
+  const flat = flatten(graph);
+  assert.deepEqual(search(flat.boxes, '7'), ['a']);
+});

@@ -76,6 +76,13 @@ class Summary:
                 "with_timings takes a workbench.Profile or its overlay() dict, with per-node "
                 f"times under 'nodes'; got a {type(profile).__name__} without them."
             )
+        for name, entry in overlay["nodes"].items():
+            fields = entry if isinstance(entry, Mapping) else {}
+            if not all(_non_negative(fields.get(key)) for key in ("ms", "share")):
+                raise InputError(
+                    f"The timing of node {name!r} must hold 'ms' and 'share' as non-negative "
+                    f"finite numbers; got {entry!r}."
+                )
         known = {node["name"] for node in _all_nodes(self.graph)}
         if known and not known & set(overlay["nodes"]):
             raise InputError(
@@ -140,6 +147,17 @@ class Summary:
             rows.append(("dims", _dims_text(self.dims)))
         card = _html.table(("model", self.name), rows)
         return _html.STYLE + card + _html.table(_OP_HEADERS, _op_rows(self))
+
+
+def _non_negative(value: Any) -> bool:
+    import math
+
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def describe_file(path: str | os.PathLike[str]) -> dict[str, Any]:
