@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import models
@@ -211,6 +212,14 @@ def test_chains_record_their_lineage_beside_the_files_and_in_the_store(mlp_artif
         chain = store.lineage(chained.artifact.sha256)
     assert [row["step"] for row in chain] == ["fp16", "slim", None]
     assert chain[-1]["sha256"] == mlp_artifact.sha256
+    assert "lineage_note" not in steps[0]
+    # slim.onnx made again from another model: its record no longer is slim+fp16's parent.
+    sidecar = next(chained.path.parent.glob("slim.*json"))
+    record = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**record, "sha256": "0" * 64}))
+    steps = lineage(chained.path)
+    assert [record["step"] for record in steps] == ["fp16"]
+    assert "slim.onnx was made again" in steps[0]["lineage_note"]
 
 
 def test_a_second_call_reuses_variants_made_from_the_same_parent(mlp_artifact, tmp_path):

@@ -549,15 +549,28 @@ def _cached(path: Path, key: str) -> tuple[Artifact, dict[str, Any]] | None:
 
 
 def lineage(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The recorded steps that made a variant file, oldest first, from the files beside it."""
+    """The recorded steps that made a variant file, oldest first, from the files beside it.
+
+    Each step's parent is followed only while its record is the one the step was made from
+    (same sha256); where a parent file was made again since, the walk stops there and the
+    oldest step returned says so under ``"lineage_note"``.
+    """
     chain: list[dict[str, Any]] = []
     current: Path | None = Path(path)
+    expected: str | None = None
     while current is not None:
         try:
             record = json.loads(_sidecar(current).read_text())
         except (OSError, ValueError):
             break
+        if expected is not None and record.get("sha256") != expected:
+            chain[-1]["lineage_note"] = (
+                f"{current.name} was made again since this step was made from it, so the steps "
+                "before are not known"
+            )
+            break
         chain.append(record)
+        expected = record.get("parent")
         parent_chain = record.get("provenance", {}).get("chain", "")
         head = parent_chain.rsplit("+", 1)[0] if "+" in parent_chain else ""
         current = current.with_name(f"{head}.onnx") if head else None
