@@ -144,7 +144,8 @@ def _measure(
     # The re-quantization without the groups worth excluding, kept beside the model.
     chosen = [layer for layer in layers if layer.worth_excluding]
     exclude = tuple(node for layer in chosen for node in layer.nodes)
-    name = f"{trials.step.name}-keep-{len(exclude)}-fp32" if exclude else trials.step.name
+    # Named apart from optimize()'s variants, whose file of the method's name it must not replace.
+    name = f"{trials.step.name}-keep-{len(exclude)}-fp32"
     final, variant = trials.measure(name, exclude, folder=folder)
     variant = trials.checked(variant)
 
