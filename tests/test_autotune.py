@@ -11,7 +11,7 @@ import pytest
 import workbench
 from workbench.bench.measurement import Cell, Measurement
 from workbench.bench.stats import summarize
-from workbench.optimize.search import FLOOR, _recommend
+from workbench.optimize.tuning import FLOOR, _recommend
 from workbench.optimize.variant import Variant, Variants
 from workbench.runtimes import RuntimeConfig
 

@@ -190,9 +190,20 @@ class _Trials:
     step: Pass
     given: dict[str, Any]
     root: Variant
-    scorer: metrics_module.Metric
-    reference: list[Any]
-    base: float
+    fp32: _Reference
+
+    @property
+    def scorer(self) -> metrics_module.Metric:
+        assert self.fp32.scorer is not None  # sensitivity() always has data
+        return self.fp32.scorer
+
+    @property
+    def reference(self) -> list[Any]:
+        return self.fp32.outputs
+
+    @property
+    def base(self) -> float:
+        return self.fp32.score
 
     @classmethod
     def start(
@@ -204,13 +215,7 @@ class _Trials:
         metric: str | Callable[..., float] | None,
     ) -> _Trials:
         root = Variant("fp32", (), "fp32", "ok", artifact)
-        reference = maker.run_model(root)
-        if isinstance(reference, str):
-            raise InputError(f"{artifact.name} could not run on the data given: {reference}")
-        labels = maker.samples.labels
-        scorer = metrics_module.resolve(metric, labels, reference)
-        base = scorer.function(reference, labels, reference)
-        return cls(maker, step, given, root, scorer, reference, base)
+        return cls(maker, step, given, root, _Reference.of(root, maker.samples, metric, maker))
 
     def measure(
         self, name: str, exclude: Sequence[str], folder: Path | None = None
@@ -256,8 +261,7 @@ class _Trials:
         if not variant.ok:
             return variant
         pair = Variants([self.root, variant])
-        reference = _Reference(self.reference, self.scorer, self.base)
-        return _check_all(pair, self.maker.samples, reference, self.maker)[1]
+        return _check_all(pair, self.maker.samples, self.fp32, self.maker)[1]
 
 
 def _quantizer(method: str, get: Callable[[str], Pass]) -> Pass:
